@@ -1,0 +1,19 @@
+"""dcgan_tf: the DCGAN paper (Radford et al., 2016) in Keras 3, as a small teaching package.
+
+Modules, in reading order:
+  config      DCGANConfig, the one dataclass behind every run, and the small/full profiles
+  models      the generator and discriminator, built from the paper's guidelines
+  gan         DCGAN, a keras.Model with the custom train_step
+  data        one entry point for every data source, yielding batches in [-1, 1]
+  callbacks   sample grids, loss curves, checkpoints, the NaN guard
+  train       train() and sample(): what the command line and notebooks call
+  plots       image grids and figures
+  procedural  faces and bedrooms drawn with known generating factors
+  probes      attribute classifiers for the procedural data, and the probe Frechet distance
+  latent      interpolation, walks, concept-vector arithmetic
+"""
+
+from dcgan_tf.config import DCGANConfig, cache_dir, profile_name
+
+__all__ = ["DCGANConfig", "cache_dir", "profile_name"]
+__version__ = "0.1.0"

@@ -1,0 +1,124 @@
+"""One dataclass holds every knob of a run; profiles pick sensible values for CPU and GPU."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+RESOLUTIONS = (32, 64, 128)
+PROFILES = ("small", "full")
+
+
+@dataclasses.dataclass
+class DCGANConfig:
+    """Model, guideline switches and training settings. Defaults are the paper's (PAPER.md 3-4)."""
+
+    # --- model ---
+    resolution: int = 64  # output side; 32, 64 or 128
+    channels: int = 3
+    z_dim: int = 100
+    width: int = 64  # feature maps of G's last / D's first conv layer ("ngf"/"ndf")
+    kernel_size: int = 5  # 5 in the original code, 4 in most ports
+    z_prior: str = "uniform"  # "uniform" on [-1, 1] as in the paper, or "normal"
+
+    # --- switches that break one stability guideline each (all False = the paper) ---
+    g_batchnorm: bool = True  # BN in G's hidden layers
+    d_batchnorm: bool = True  # BN in D's hidden layers
+    bn_on_g_output: bool = False  # the paper leaves it out: BN everywhere oscillated
+    bn_on_d_input: bool = False
+    pooling: bool = False  # max-pooling in D and upsampling in G instead of strides
+    hidden_dense: bool = False  # a fully connected hidden layer in G and D
+    g_leaky_relu: bool = False  # LeakyReLU instead of ReLU in G
+    d_relu: bool = False  # ReLU instead of LeakyReLU in D
+    g_sigmoid_output: bool = False  # sigmoid instead of tanh (data is then scaled to [0, 1])
+
+    # --- training ---
+    batch_size: int = 128
+    learning_rate: float = 2e-4
+    beta_1: float = 0.5
+    epochs: int = 5
+    leaky_slope: float = 0.2
+    init_stddev: float = 0.02
+    seed: int = 0
+    mixed_precision: bool = False  # a GPU feature: float16 maths, float32 weights
+    xla: bool = False  # a GPU feature: compile the train step with XLA
+
+    def __post_init__(self):
+        if self.resolution not in RESOLUTIONS:
+            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+        if self.z_prior not in ("uniform", "normal"):
+            raise ValueError(f"z_prior must be 'uniform' or 'normal', got {self.z_prior!r}")
+        if self.kernel_size not in (4, 5):
+            raise ValueError(f"kernel_size must be 4 or 5, got {self.kernel_size}")
+        if self.channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+        for name in ("width", "z_dim", "batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+
+    @property
+    def n_up(self) -> int:
+        """Number of stride-2 layers between 4x4 and the output resolution."""
+        return {32: 3, 64: 4, 128: 5}[self.resolution]
+
+    @property
+    def pixel_range(self) -> tuple[float, float]:
+        """The range the data is scaled to: G's output range."""
+        return (0.0, 1.0) if self.g_sigmoid_output else (-1.0, 1.0)
+
+    def broken_guidelines(self) -> list[str]:
+        """Names of the switches set away from the paper's choice."""
+        paper = DCGANConfig()
+        names = [f.name for f in dataclasses.fields(self)]
+        switches = names[names.index("g_batchnorm") : names.index("batch_size")]
+        return [s for s in switches if getattr(self, s) != getattr(paper, s)]
+
+    def replace(self, **changes) -> "DCGANConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_json(self, path: str | os.PathLike) -> None:
+        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+
+    @classmethod
+    def from_json(cls, path: str | os.PathLike) -> "DCGANConfig":
+        data = json.loads(Path(path).read_text())
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
+        return cls(**data)
+
+    @classmethod
+    def profile(cls, name: str | None = None, **overrides) -> "DCGANConfig":
+        """The 'small' (laptop CPU, minutes) or 'full' (GPU, the paper's model) profile.
+
+        `name=None` reads the DCGAN_PROFILE environment variable (default 'small').
+        """
+        name = name or os.environ.get("DCGAN_PROFILE", "small")
+        if name not in PROFILES:
+            raise ValueError(f"profile must be one of {PROFILES}, got {name!r}")
+        if name == "full":
+            base = dict(resolution=64, width=64, batch_size=128, epochs=5)
+        else:
+            # 32x32 at width 32 costs ~1/25 of the paper's 64x64 model per image: a CPU
+            # sees ~100k images in the time the full model needs for 5k.
+            base = dict(resolution=32, width=32, batch_size=64, epochs=10)
+        base.update(overrides)
+        return cls(**base)
+
+
+def profile_name() -> str:
+    """The active profile: the DCGAN_PROFILE environment variable, 'small' if unset."""
+    name = os.environ.get("DCGAN_PROFILE", "small")
+    if name not in PROFILES:
+        raise ValueError(f"DCGAN_PROFILE must be one of {PROFILES}, got {name!r}")
+    return name
+
+
+def cache_dir() -> Path:
+    """Where generated data sets and trained probes are cached (env DCGAN_CACHE)."""
+    path = Path(os.environ.get("DCGAN_CACHE", Path.home() / ".cache" / "dcgan_tf"))
+    path.mkdir(parents=True, exist_ok=True)
+    return path
