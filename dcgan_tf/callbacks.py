@@ -1,0 +1,115 @@
+"""Keras callbacks for a GAN run: sample grids, per-step loss log, checkpoints, a NaN guard."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from dcgan_tf import checkpoint, plots
+from dcgan_tf.data import to_uint8
+
+LOGGED = ("d_loss", "g_loss", "D(x)", "D(G(z))")
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class SampleGrid(keras.callbacks.Callback):
+    """Renders the same fixed noise after every epoch, and a progress GIF at the end.
+
+    Fixed noise makes the grids comparable: each cell follows one z through training.
+    """
+
+    def __init__(self, fixed_z, run_dir, pixel_range=(-1.0, 1.0), scale: int = 2):
+        super().__init__()
+        self.fixed_z = np.asarray(fixed_z, np.float32)
+        self.dir = Path(run_dir) / "samples"
+        self.pixel_range = pixel_range
+        self.scale = scale
+
+    def on_epoch_end(self, epoch, logs=None):
+        images = to_uint8(self.model.generate(self.fixed_z), self.pixel_range)
+        plots.save_png(plots.grid(images), self.dir / f"epoch_{epoch + 1:03d}.png", self.scale)
+
+    def on_train_end(self, logs=None):
+        from PIL import Image
+
+        files = sorted(self.dir.glob("epoch_*.png"))
+        if files:
+            frames = [np.asarray(Image.open(f).convert("RGB")) for f in files]
+            plots.save_gif(frames, self.dir.parent / "progress.gif")
+
+
+def _append_csv(path: Path, rows: list[dict], fields) -> None:
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+class StepLog(keras.callbacks.Callback):
+    """Appends every step's losses to steps.csv, epoch means to log.csv; redraws loss.png.
+
+    Keras reports running means that reset each epoch; a step's own value is recovered
+    exactly as k * mean_k - (k - 1) * mean_(k-1).
+    """
+
+    def __init__(self, run_dir, steps_per_epoch: int):
+        super().__init__()
+        self.path = Path(run_dir) / "steps.csv"
+        self.epoch_path = Path(run_dir) / "log.csv"
+        self.figure = Path(run_dir) / "loss.png"
+        self.steps_per_epoch = steps_per_epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.prev = epoch, None
+        self.rows = []
+
+    def on_train_batch_end(self, batch, logs=None):
+        logs = logs or {}
+        means = {k: float(logs[k]) for k in LOGGED if k in logs}
+        k = batch + 1
+        values = {
+            key: m * k - (self.prev[key] * (k - 1) if self.prev else 0.0)
+            for key, m in means.items()
+        }
+        self.prev = means
+        self.rows.append({"step": self.epoch * self.steps_per_epoch + k, **values})
+
+    def on_epoch_end(self, epoch, logs=None):
+        _append_csv(self.path, self.rows, ["step", *LOGGED])
+        _append_csv(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}], ["epoch", *LOGGED])
+        plots.loss_figure(self.path, self.figure)
+
+
+class NaNGuard(keras.callbacks.Callback):
+    """Stops at the first non-finite loss with a message saying what to try."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        for key in ("d_loss", "g_loss"):
+            value = float((logs or {}).get(key, 0.0))
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"{key} became {value} in step {batch + 1} of this epoch. Training "
+                    "diverged; the last checkpoint (end of the previous epoch) is intact. "
+                    "Try a lower learning rate, the paper's guideline settings, or "
+                    "mixed_precision=False."
+                )
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves the whole run state after every epoch (atomic: a crash keeps the last one)."""
+
+    def __init__(self, run_dir):
+        super().__init__()
+        self.run_dir = run_dir
+
+    def on_epoch_end(self, epoch, logs=None):
+        checkpoint.save(self.model, self.run_dir, epoch + 1)

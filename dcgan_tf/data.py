@@ -1,0 +1,288 @@
+"""One entry point for every data source: batches in [-1, 1] at the configured resolution.
+
+Sources (the `source` argument):
+  "digits"                   scikit-learn's 1,797 real 8x8 digit scans, scaled up (offline)
+  "faces", "faces:50000"     procedural faces with known factors (offline; dcgan_tf.procedural)
+  "rooms", "rooms:20000"     procedural bedrooms with window masks (offline)
+  "tfds:celeb_a"             a TensorFlow Datasets name (celeb_a, lsun/bedroom, cifar10,
+                             svhn_cropped, mnist); downloads on first use
+  a folder of images         .jpg/.png/...; corrupt files are skipped with a warning
+  a folder of *.tfrecord     shards written by data_prep (or a single .tfrecord file)
+  an array / (array, labels) in-memory images, uint8 [0, 255] or float [0, 1]
+
+Every image is centre-cropped to a square, resized, converted to the configured channels and
+cached as uint8; scaling to G's output range happens per batch, after the cache.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import glob
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import tensorflow as tf
+
+from dcgan_tf.config import DCGANConfig
+
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+TFDS_NAMES = ("celeb_a", "lsun/bedroom", "cifar10", "svhn_cropped", "mnist")
+PROCEDURAL = {"faces": 20_000, "rooms": 20_000}  # default number of images drawn
+SHARD_IMAGE_KEY = "image/encoded"  # the field data_prep writes the PNG crop into
+
+
+class DataError(ValueError):
+    """A data source that cannot be read; the message names the source and what to do."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(path) -> np.ndarray:
+    """Decode one image file to uint8 HxWx3 (EXIF orientation applied). Raises on bad files."""
+    from PIL import Image, ImageOps
+
+    with Image.open(path) as im:
+        im = ImageOps.exif_transpose(im)
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale: keep the range
+            arr = np.asarray(im, dtype=np.float64)
+            arr = arr * (255.0 / max(arr.max(), 1.0))
+            return np.repeat(arr.astype(np.uint8)[..., None], 3, axis=-1)
+        return np.asarray(im.convert("RGB"))
+
+
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _folder_images(folder: Path):
+    files = _image_files(folder)
+    if not files:
+        raise DataError(f"{folder}: no image files ({', '.join(sorted(IMAGE_EXTENSIONS))})")
+
+    def generate():
+        def safe_read(path):
+            try:
+                return path, read_image(path), None
+            except Exception as err:  # any decoder failure means "skip this file"
+                return path, None, err
+
+        # Decoding releases the GIL, so a few threads keep both cores busy.
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            for path, img, err in pool.map(safe_read, files):
+                if err is not None:
+                    warnings.warn(f"skipping unreadable image {path}: {err}", stacklevel=2)
+                    continue
+                yield img
+
+    sig = tf.TensorSpec((None, None, 3), tf.uint8)
+    return tf.data.Dataset.from_generator(generate, output_signature=sig)
+
+
+def _shard_files(path: Path) -> list[str]:
+    if path.is_dir():
+        return sorted(str(p) for p in path.glob("*.tfrecord"))
+    return sorted(glob.glob(str(path)))
+
+
+def _shard_images(files: list[str]):
+    def parse(record):
+        feats = tf.io.parse_single_example(
+            record, {SHARD_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
+        )
+        return tf.io.decode_image(feats[SHARD_IMAGE_KEY], channels=3, expand_animations=False)
+
+    return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _digits(with_labels):
+    from sklearn.datasets import load_digits
+
+    d = load_digits()
+    # 8x8 scans with 17 grey levels (0..16), ink bright on black: scale to 0..255.
+    imgs = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
+    return imgs, ({"digit": d.target.astype(np.int64)} if with_labels else None)
+
+
+def _tfds(name, split, with_labels):
+    import tensorflow_datasets as tfds
+
+    try:
+        ds = tfds.load(name, split=split, shuffle_files=False)
+    except Exception as err:
+        raise DataError(
+            f"tfds:{name}: could not load split {split!r} ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}). It downloads on first use and "
+            "needs internet (and for celeb_a, Google Drive); offline, use a folder of images, "
+            "data_prep shards, 'faces' or 'digits'."
+        ) from err
+
+    def split_fn(ex):
+        labels = {k: v for k, v in ex.items() if k != "image"}
+        if "attributes" in labels:  # celeb_a: flatten its 40 attribute flags
+            labels.update(labels.pop("attributes"))
+        return (ex["image"], labels) if with_labels else ex["image"]
+
+    return ds.map(split_fn, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def _raw_source(source, split, with_labels, resolution):
+    """A tf.data of uint8 HxWxC images (or (image, labels) pairs) before square-resizing."""
+    if isinstance(source, tuple) and len(source) == 2:
+        images, labels = source
+        return _from_arrays(images, labels if with_labels else None, "array")
+    if isinstance(source, np.ndarray):
+        return _from_arrays(source, None, "array")
+    if not isinstance(source, (str, os.PathLike)):
+        raise DataError(f"unsupported data source of type {type(source).__name__}")
+    src = str(source)
+    name, _, count = src.partition(":")
+    if src == "digits":
+        return _from_arrays(*_digits(with_labels), "digits")
+    if name in PROCEDURAL and not Path(src).exists():
+        from dcgan_tf import procedural
+
+        try:
+            n = int(count) if count else PROCEDURAL[name]
+        except ValueError:
+            raise DataError(f"{src}: the count after ':' must be a whole number") from None
+        # Drawn at the target size directly, so masks in the labels line up with pixels.
+        size = resolution if resolution in (32, 64, 128) else 64
+        seed = 0 if split == "train" else 1  # a held-out split is a disjoint draw
+        images, labels = procedural.load(name, n, seed=seed, size=size)
+        return _from_arrays(images, labels if with_labels else None, src)
+    if src.startswith("tfds:") or src in TFDS_NAMES:
+        return _tfds(src.removeprefix("tfds:"), split, with_labels)
+    path = Path(src)
+    if with_labels:
+        raise DataError(f"{src}: folders and shards carry no labels; use with_labels=False")
+    if path.is_dir() and any(path.glob("*.tfrecord")):
+        return _shard_images(_shard_files(path))
+    if path.suffix == ".tfrecord" or "*" in src:
+        files = _shard_files(path)
+        if not files:
+            raise DataError(f"{src}: no TFRecord files match")
+        return _shard_images(files)
+    if path.is_dir():
+        return _folder_images(path)
+    if not path.exists():
+        raise DataError(
+            f"{src}: no such folder or file, and not a known source "
+            f"(digits, faces, rooms, tfds:NAME with NAME in {', '.join(TFDS_NAMES)})"
+        )
+    raise DataError(f"{src}: expected a folder of images or TFRecord shards")
+
+
+def _from_arrays(images, labels, what):
+    images = np.asarray(images)
+    if images.ndim == 3:
+        images = images[..., None]
+    if images.ndim != 4 or images.shape[-1] not in (1, 3, 4):
+        raise DataError(f"{what}: expected images shaped (N, H, W, C), got {images.shape}")
+    if images.dtype != np.uint8:
+        lo, hi = float(images.min()), float(images.max())
+        if lo < 0.0 or hi > 1.0:
+            raise DataError(f"{what}: float images must lie in [0, 1], found [{lo}, {hi}]")
+        images = np.round(images * 255.0).astype(np.uint8)
+    images = images[..., :3]  # drop alpha
+    if labels is None:
+        return tf.data.Dataset.from_tensor_slices(images)
+    labels = {k: np.asarray(v) for k, v in labels.items()}
+    return tf.data.Dataset.from_tensor_slices((images, labels))
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def square_resize(image, resolution: int, channels: int):
+    """Centre-crop to a square, resize (antialiased) and convert channels; uint8 in and out."""
+    shape = tf.shape(image)
+    h, w = shape[0], shape[1]
+    side = tf.minimum(h, w)
+    image = tf.image.crop_to_bounding_box(image, (h - side) // 2, (w - side) // 2, side, side)
+    image = tf.image.resize(image, (resolution, resolution), antialias=True)
+    if image.shape[-1] == 1 and channels == 3:
+        image = tf.image.grayscale_to_rgb(image)
+    elif image.shape[-1] == 3 and channels == 1:
+        image = tf.image.rgb_to_grayscale(image)
+    image = tf.clip_by_value(tf.round(image), 0.0, 255.0)
+    return tf.cast(image, tf.uint8)
+
+
+def load_images(source, resolution: int, channels: int = 3, *, split: str = "train",
+                with_labels: bool = False, cache: bool | str = True) -> tf.data.Dataset:
+    """Unbatched uint8 images (resolution, resolution, channels), or (image, labels) pairs.
+
+    `cache`: True caches in memory, a path caches to disk (for sets larger than RAM).
+    """
+    ds = _raw_source(source, split, with_labels, resolution)
+
+    def prep(*element):
+        if with_labels:
+            return square_resize(element[0], resolution, channels), element[1]
+        return square_resize(element[0], resolution, channels)
+
+    ds = ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE)
+    if cache:
+        ds = ds.cache("" if cache is True else str(cache))
+    return ds
+
+
+def count(ds: tf.data.Dataset) -> int:
+    """Number of elements (one pass over the data if tf.data cannot tell; fills the cache)."""
+    n = int(ds.cardinality())
+    if n >= 0:
+        return n
+    return int(ds.reduce(np.int64(0), lambda n, _: n + 1))
+
+
+def to_model_range(images, pixel_range=(-1.0, 1.0)):
+    """uint8 [0, 255] -> float32 in G's output range ([-1, 1] for tanh)."""
+    lo, hi = pixel_range
+    return tf.cast(images, tf.float32) * ((hi - lo) / 255.0) + lo
+
+
+def to_uint8(images, pixel_range=(-1.0, 1.0)) -> np.ndarray:
+    """Model-range floats -> uint8 [0, 255] numpy, for plotting and saving."""
+    lo, hi = pixel_range
+    x = (np.asarray(images, dtype=np.float32) - lo) * (255.0 / (hi - lo))
+    return np.clip(np.round(x), 0, 255).astype(np.uint8)
+
+
+def make_dataset(source, cfg: DCGANConfig, *, split: str = "train", start_epoch: int = 0,
+                 epochs: int | None = None, with_labels: bool = False,
+                 cache: bool | str = True, shuffle: bool = True):
+    """Batches of cfg.batch_size images in G's output range, for epochs [start_epoch, epochs).
+
+    Returns (dataset, steps_per_epoch). Epoch e is shuffled with seed (cfg.seed, e), so a run
+    resumed at epoch e sees exactly the batches an uninterrupted run would.
+    """
+    images = load_images(source, cfg.resolution, cfg.channels, split=split,
+                         with_labels=with_labels, cache=cache)
+    n = count(images)
+    steps = n // cfg.batch_size
+    if steps == 0:
+        raise DataError(f"{source}: {n} images, fewer than one batch of {cfg.batch_size}")
+    epochs = start_epoch + 1 if epochs is None else epochs
+    buffer = min(n, 20_000)
+
+    def epoch_batches(epoch):
+        ds = images
+        if shuffle:
+            ds = ds.shuffle(buffer, seed=cfg.seed * 100_003 + epoch,
+                            reshuffle_each_iteration=False)
+        return ds.batch(cfg.batch_size, drop_remainder=True)
+
+    def scale(*element):
+        if with_labels:
+            return to_model_range(element[0], cfg.pixel_range), element[1]
+        return to_model_range(element[0], cfg.pixel_range)
+
+    ds = epoch_batches(start_epoch)
+    for epoch in range(start_epoch + 1, epochs):
+        ds = ds.concatenate(epoch_batches(epoch))
+    ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(steps * (epochs - start_epoch)))
+    return ds.prefetch(tf.data.AUTOTUNE), steps

@@ -1,0 +1,136 @@
+"""DCGAN as a keras.Model: a custom train_step, so fit(), callbacks and tf.distribute just work."""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from dcgan_tf.config import DCGANConfig
+from dcgan_tf.models import build_discriminator, build_generator
+
+
+def _bce_with_logits(labels_value: float, logits):
+    """Per-example binary cross-entropy of sigmoid(logits) against a constant label."""
+    labels = tf.fill(tf.shape(logits), tf.cast(labels_value, logits.dtype))
+    return tf.reduce_mean(
+        tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits), axis=-1
+    )
+
+
+class DCGAN(keras.Model):
+    """Generator + discriminator trained with the paper's alternating updates.
+
+    Build it (and compile it) inside `strategy.scope()` to train on several devices.
+    """
+
+    def __init__(self, cfg: DCGANConfig | None = None, generator=None, discriminator=None,
+                 **kwargs):
+        super().__init__(**kwargs)
+        self.cfg = cfg or DCGANConfig()
+        self.generator = generator or build_generator(self.cfg)
+        self.discriminator = discriminator or build_discriminator(self.cfg)
+        # The model owns its noise stream: its state is a variable, so checkpoints capture
+        # it and a resumed run draws exactly the noise an uninterrupted run would have.
+        self.noise_seed = keras.random.SeedGenerator(self.cfg.seed, name="noise_seed")
+        self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
+        self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
+        self.d_real_tracker = keras.metrics.Mean(name="D(x)")
+        self.d_fake_tracker = keras.metrics.Mean(name="D(G(z))")
+        # Both networks are built functional models; without this, fit() under a strategy
+        # would try to build the wrapper by calling it on a batch of images.
+        self.built = True
+
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
+        """Defaults to the paper's Adam(lr=2e-4, beta_1=0.5) for both networks.
+
+        With cfg.mixed_precision both optimizers are wrapped in a LossScaleOptimizer,
+        so small float16 gradients do not underflow to zero.
+        """
+        super().compile(**kwargs)
+        cfg = self.cfg
+        self.d_optimizer = d_optimizer or keras.optimizers.Adam(cfg.learning_rate, cfg.beta_1)
+        self.g_optimizer = g_optimizer or keras.optimizers.Adam(cfg.learning_rate, cfg.beta_1)
+        if cfg.mixed_precision:
+            if not isinstance(self.d_optimizer, keras.optimizers.LossScaleOptimizer):
+                self.d_optimizer = keras.optimizers.LossScaleOptimizer(self.d_optimizer)
+            if not isinstance(self.g_optimizer, keras.optimizers.LossScaleOptimizer):
+                self.g_optimizer = keras.optimizers.LossScaleOptimizer(self.g_optimizer)
+        # Create the Adam slots now, inside the caller's strategy scope: created lazily in
+        # the first (distributed, compiled) step they would not be mirrored and fit() fails.
+        self.build_optimizers()
+
+    @property
+    def metrics(self):
+        # Listed here so Keras resets them at the start of each epoch.
+        return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker,
+                self.d_fake_tracker]
+
+    def sample_z(self, n: int):
+        """n latent vectors from the prior: uniform on [-1, 1] (the paper) or N(0, 1)."""
+        shape = (n, self.cfg.z_dim)
+        if self.cfg.z_prior == "normal":
+            return keras.random.normal(shape, seed=self.noise_seed)
+        return keras.random.uniform(shape, -1.0, 1.0, seed=self.noise_seed)
+
+    def call(self, z, training=False):
+        return self.generator(z, training=training)
+
+    def generate(self, z):
+        """Images for latent vectors z, in inference mode (BN uses its moving statistics)."""
+        return self.generator(z, training=False)
+
+    def _replica_noise(self, local_batch):
+        # Every replica draws the noise of the whole global batch from the same seed state and
+        # keeps its own slice: the step then sees exactly the noise a single device would.
+        ctx = tf.distribute.get_replica_context()
+        replicas = ctx.num_replicas_in_sync if ctx else 1
+        z = self.sample_z(local_batch * replicas)
+        if replicas == 1:
+            return z, local_batch
+        start = ctx.replica_id_in_sync_group * local_batch
+        return z[start : start + local_batch], local_batch * replicas
+
+    def train_step(self, data):
+        real = data[0] if isinstance(data, (tuple, list)) else data
+        if isinstance(real, dict):  # (image, labels) pairs from labelled sources
+            real = real["image"]
+        local_batch = tf.shape(real)[0]
+        z, global_batch = self._replica_noise(local_batch)
+        # Losses are summed over the replica's examples and divided by the GLOBAL batch:
+        # the optimizer all-reduces (sums) gradients across replicas, giving the global mean.
+        scale = tf.cast(local_batch, tf.float32) / tf.cast(global_batch, tf.float32)
+        G, D = self.generator, self.discriminator
+
+        with tf.GradientTape() as g_tape:
+            # G runs forward once; its tape stays open across the D update so the G step can
+            # reuse the same fake images, as the reference implementation does.
+            fake = G(z, training=True)
+            with g_tape.stop_recording():
+                with tf.GradientTape() as d_tape:
+                    # Real and fake go through D separately, so BN normalises each batch on
+                    # its own statistics (mixing them would leak "realness" into the stats).
+                    real_logits = D(real, training=True)
+                    fake_logits = D(tf.stop_gradient(fake), training=True)
+                    d_loss = tf.reduce_mean(_bce_with_logits(1.0, real_logits)) + \
+                        tf.reduce_mean(_bce_with_logits(0.0, fake_logits))
+                    d_scaled = self.d_optimizer.scale_loss(d_loss * scale)
+                d_grads = d_tape.gradient(d_scaled, D.trainable_weights)
+                self.d_optimizer.apply_gradients(zip(d_grads, D.trainable_weights))
+            # Non-saturating G loss: maximise log D(G(z)) rather than minimise
+            # log(1 - D(G(z))), whose gradient vanishes while D easily rejects the fakes.
+            gen_logits = D(fake, training=True)
+            g_loss = tf.reduce_mean(_bce_with_logits(1.0, gen_logits))
+            g_scaled = self.g_optimizer.scale_loss(g_loss * scale)
+        g_grads = g_tape.gradient(g_scaled, G.trainable_weights)
+        self.g_optimizer.apply_gradients(zip(g_grads, G.trainable_weights))
+
+        self.d_loss_tracker.update_state(d_loss)
+        self.g_loss_tracker.update_state(g_loss)
+        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
+        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
+        return {m.name: m.result() for m in self.metrics}
+
+    def build_optimizers(self):
+        """Create both optimizers' slot variables (Adam's moments) for the current networks."""
+        self.d_optimizer.build(self.discriminator.trainable_weights)
+        self.g_optimizer.build(self.generator.trainable_weights)
