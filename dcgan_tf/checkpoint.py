@@ -50,6 +50,15 @@ def exists(run_dir) -> bool:
     return (Path(run_dir) / CHECKPOINT).is_file()
 
 
+def saved_epoch(run_dir) -> int:
+    """Completed epochs recorded in a run folder's checkpoint (0 if there is none)."""
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        return 0
+    with np.load(path) as ckpt:
+        return int(ckpt["epoch"])
+
+
 def restore(gan, run_dir) -> int:
     """Load a checkpoint into a compiled DCGAN; returns the number of completed epochs."""
     path = Path(run_dir) / CHECKPOINT

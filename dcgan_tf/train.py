@@ -82,23 +82,25 @@ def train(cfg: DCGANConfig, source="faces", run_dir="runs/faces", *, resume: boo
         )
     if resume and has_ckpt and (run_dir / "config.json").exists():
         _check_resume_config(DCGANConfig.from_json(run_dir / "config.json"), cfg, run_dir)
+    start = checkpoint.saved_epoch(run_dir) if resume else 0
+    if start >= cfg.epochs:
+        print(f"{run_dir}: already trained for {start} epochs (epochs={cfg.epochs}); "
+              "nothing to do")
+        return load_run(run_dir, strategy)
+    # Read the data before touching the run folder: a bad source leaves nothing behind.
+    batches, steps = make_dataset(source, cfg, start_epoch=start, epochs=cfg.epochs,
+                                  cache=cache)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.to_json(run_dir / "config.json")
 
     keras.utils.set_random_seed(cfg.seed)
     gan = build_gan(cfg, strategy)
-    start = checkpoint.restore(gan, run_dir) if (resume and has_ckpt) else 0
-    if start >= cfg.epochs:
-        print(f"{run_dir}: already trained for {start} epochs (epochs={cfg.epochs}); nothing to do")
-        return gan
-
+    if start > 0:
+        checkpoint.restore(gan, run_dir)
     noise_file = run_dir / "fixed_noise.npy"
     if not noise_file.exists():
         np.save(noise_file, fixed_noise(cfg))
     z_fixed = np.load(noise_file)
-
-    batches, steps = make_dataset(source, cfg, start_epoch=start, epochs=cfg.epochs,
-                                  cache=cache)
     if start == 0:  # the grid before any training: the reference point of the GIF
         grid = plots.grid(to_uint8(gan.generate(z_fixed), cfg.pixel_range))
         plots.save_png(grid, run_dir / "samples" / "epoch_000.png", 2)

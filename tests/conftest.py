@@ -1,0 +1,19 @@
+"""Shared test set-up: quiet TensorFlow and a throw-away cache."""
+
+import os
+import tempfile
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Generated data and trained probes go to one temporary cache per test session unless CI
+# (or the developer) points DCGAN_CACHE somewhere on purpose.
+os.environ.setdefault("DCGAN_CACHE", tempfile.mkdtemp(prefix="dcgan_cache_"))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture
+def tiny_cfg():
+    """A 32x32 model small enough for a unit test to train for a few steps."""
+    from dcgan_tf.config import DCGANConfig
+
+    return DCGANConfig(resolution=32, width=8, batch_size=16, epochs=2, channels=1)

@@ -1,0 +1,189 @@
+"""The built networks against the paper's guidelines, layer by layer."""
+
+import keras
+import numpy as np
+import pytest
+
+from dcgan_tf import models
+from dcgan_tf.config import DCGANConfig
+
+TRANSPOSED = "Conv2DTranspose"
+
+
+def layer_types(model):
+    return [type(layer).__name__ for layer in model.layers]
+
+
+def blocks(model):
+    """Group the layer sequence into blocks that each start at a weighted (conv/dense) layer."""
+    out = []
+    for layer in model.layers[1:]:
+        kind = type(layer).__name__
+        if kind in ("Dense", "Conv2D", TRANSPOSED) or not out:
+            out.append([kind])
+        else:
+            out[-1].append(kind)
+    return out
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128])
+def test_generator_follows_guidelines(resolution):
+    cfg = DCGANConfig(resolution=resolution, width=16)
+    g = models.build_generator(cfg)
+    assert g.output.shape[1:] == (resolution, resolution, 3)
+    types = layer_types(g)
+    # Projection of z reshaped to 4x4 starts the conv stack: no other dense layer.
+    assert types[1:3] == ["Dense", "Reshape"] and types.count("Dense") == 1
+    assert g.get_layer("reshape").output.shape[1:3] == (4, 4)
+    # Only transposed convolutions upsample; no pooling or fixed upsampling anywhere.
+    assert types.count(TRANSPOSED) == cfg.n_up
+    assert not {"MaxPooling2D", "UpSampling2D", "AveragePooling2D"} & set(types)
+    # Every hidden block is conv -> BN -> ReLU; the output block is conv -> tanh (no BN).
+    *hidden, output = blocks(g)
+    assert hidden[0] == ["Dense", "Reshape", "BatchNormalization", "ReLU"]
+    for block in hidden[1:]:
+        assert block == [TRANSPOSED, "BatchNormalization", "ReLU"]
+    assert output == [TRANSPOSED, "Activation"]
+    assert g.layers[-1].get_config()["activation"] == "tanh"
+    # Strides of 2 double the side at each step: 4 -> 8 -> ... -> resolution.
+    sides = [l.output.shape[1] for l in g.layers if type(l).__name__ == TRANSPOSED]
+    assert sides == [4 * 2 ** (i + 1) for i in range(cfg.n_up)]
+    # A bias is redundant where BN follows (BN's beta plays that role).
+    for layer in g.layers:
+        if type(layer).__name__ in ("Dense", TRANSPOSED):
+            assert layer.use_bias == (layer.name == "deconv%d" % cfg.n_up)
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128])
+def test_discriminator_follows_guidelines(resolution):
+    cfg = DCGANConfig(resolution=resolution, width=16)
+    d = models.build_discriminator(cfg)
+    assert d.output.shape[1:] == (1,)
+    types = layer_types(d)
+    assert not {"MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D"} & set(types)
+    first, *hidden, head = blocks(d)
+    assert first == ["Conv2D", "LeakyReLU"]  # no BN on D's input layer
+    for block in hidden[:-1]:
+        assert block == ["Conv2D", "BatchNormalization", "LeakyReLU"]
+    # The last conv layer is flattened straight into one output: no hidden dense layer.
+    assert hidden[-1] == ["Conv2D", "BatchNormalization", "LeakyReLU", "Flatten"]
+    assert head == ["Dense"]
+    assert types[-2:] == ["Flatten", "Dense"] and d.layers[-1].units == 1
+    assert d.get_layer("flatten").input.shape[1:3] == (4, 4)
+    for layer in d.layers:
+        if type(layer).__name__ == "LeakyReLU":
+            assert layer.negative_slope == pytest.approx(0.2)
+        if type(layer).__name__ == "Conv2D":
+            assert layer.strides == (2, 2)
+    # D's logit stays float32 even under mixed precision.
+    assert d.layers[-1].dtype_policy.compute_dtype == "float32"
+
+
+def independent_param_count(res=64, width=64, z=100, k=5, c=3):
+    """Parameters of the paper's networks, counted by hand from the layer shapes."""
+    n_up = {32: 3, 64: 4, 128: 5}[res]
+    ch = [width * 2 ** (n_up - 1 - i) for i in range(n_up)]  # 512, 256, 128, 64
+    bn = lambda n: 4 * n  # gamma, beta, moving mean, moving variance
+    g = z * 16 * ch[0] + bn(ch[0])  # projection without bias, then BN
+    for cin, cout in zip(ch, ch[1:]):
+        g += k * k * cin * cout + bn(cout)
+    g += k * k * ch[-1] * c + c  # output layer keeps its bias
+    d = k * k * c * ch[-1] + ch[-1]  # first conv keeps its bias (no BN)
+    rev = ch[::-1]
+    for cin, cout in zip(rev, rev[1:]):
+        d += k * k * cin * cout + bn(cout)
+    d += 16 * rev[-1] + 1  # flatten -> one logit
+    return g, d
+
+
+@pytest.mark.parametrize("k", [4, 5])
+def test_parameter_count_matches_independent_count(k):
+    cfg = DCGANConfig(resolution=64, width=64, kernel_size=k)
+    g, d = independent_param_count(k=k)
+    assert models.build_generator(cfg).count_params() == g
+    assert models.build_discriminator(cfg).count_params() == d
+
+
+def test_paper_model_size():
+    # With k=5 the 64x64 width-64 model has 5,128,643 + 4,317,441 parameters.
+    assert independent_param_count() == (5_128_643, 4_317_441)
+
+
+def test_initialisation_is_normal_0_02_and_gamma_1_0_02():
+    keras.utils.set_random_seed(0)
+    cfg = DCGANConfig(resolution=64, width=64)
+    g = models.build_generator(cfg)
+    d = models.build_discriminator(cfg)
+    for net in (g, d):
+        for layer in net.layers:
+            kind = type(layer).__name__
+            if kind in ("Conv2D", TRANSPOSED, "Dense"):
+                w = layer.kernel.numpy()
+                assert abs(w.mean()) < 0.004 and w.std() == pytest.approx(0.02, rel=0.1), layer.name
+            if kind == "BatchNormalization":
+                gamma = layer.gamma.numpy()
+                assert gamma.mean() == pytest.approx(1.0, abs=0.01)
+                assert gamma.std() == pytest.approx(0.02, rel=0.3), layer.name
+                assert layer.momentum == pytest.approx(0.9) and layer.epsilon == pytest.approx(1e-5)
+
+
+SWITCHES = {
+    # switch: (G types expected present / absent, D types present / absent)
+    "pooling": ({"UpSampling2D"}, {TRANSPOSED}, {"MaxPooling2D"}, set()),
+    "hidden_dense": (set(), set(), set(), set()),
+    "g_leaky_relu": ({"LeakyReLU"}, {"ReLU"}, set(), set()),
+    "d_relu": (set(), set(), {"ReLU"}, {"LeakyReLU"}),
+}
+
+
+@pytest.mark.parametrize("switch", sorted(SWITCHES))
+def test_each_switch_breaks_its_guideline(switch):
+    cfg = DCGANConfig(resolution=32, width=8).replace(**{switch: True})
+    assert cfg.broken_guidelines() == [switch]
+    g, d = models.build_generator(cfg), models.build_discriminator(cfg)
+    g_in, g_out, d_in, d_out = SWITCHES[switch]
+    assert g_in <= set(layer_types(g)) and not g_out & set(layer_types(g))
+    assert d_in <= set(layer_types(d)) and not d_out & set(layer_types(d))
+    assert g.output.shape[1:] == (32, 32, 3) and d.output.shape[1:] == (1,)
+
+
+def test_hidden_dense_adds_one_dense_layer_each():
+    cfg = DCGANConfig(resolution=32, width=8, hidden_dense=True)
+    assert layer_types(models.build_generator(cfg)).count("Dense") == 2
+    assert layer_types(models.build_discriminator(cfg)).count("Dense") == 2
+
+
+def test_batchnorm_switches():
+    base = DCGANConfig(resolution=32, width=8)
+    count = lambda m: layer_types(m).count("BatchNormalization")
+    g, d = models.build_generator(base), models.build_discriminator(base)
+    assert count(g) == base.n_up and count(d) == base.n_up - 1
+    assert count(models.build_generator(base.replace(g_batchnorm=False))) == 0
+    assert count(models.build_discriminator(base.replace(d_batchnorm=False))) == 0
+    g_out = models.build_generator(base.replace(bn_on_g_output=True))
+    assert count(g_out) == base.n_up + 1 and type(g_out.layers[-2]).__name__ == "BatchNormalization"
+    d_in = models.build_discriminator(base.replace(bn_on_d_input=True))
+    assert count(d_in) == base.n_up and layer_types(d_in)[1:4] == [
+        "Conv2D", "BatchNormalization", "LeakyReLU"]
+
+
+def test_sigmoid_output_switch_changes_range():
+    cfg = DCGANConfig(resolution=32, width=8, g_sigmoid_output=True)
+    g = models.build_generator(cfg)
+    assert g.layers[-1].get_config()["activation"] == "sigmoid"
+    assert cfg.pixel_range == (0.0, 1.0)
+    out = g(np.random.uniform(-1, 1, (4, 100)).astype("float32")).numpy()
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_config_rejects_bad_values():
+    for bad in (dict(resolution=48), dict(z_prior="cauchy"), dict(kernel_size=3),
+                dict(width=0), dict(channels=2)):
+        with pytest.raises(ValueError, match=list(bad)[0]):
+            DCGANConfig(**bad)
+
+
+def test_config_json_round_trip(tmp_path):
+    cfg = DCGANConfig(resolution=32, pooling=True, z_prior="normal")
+    cfg.to_json(tmp_path / "c.json")
+    assert DCGANConfig.from_json(tmp_path / "c.json") == cfg

@@ -1,0 +1,150 @@
+"""Whole runs: the run folder, exact resume, crash-safe checkpoints, the NaN guard, the CLI."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from dcgan_tf import checkpoint, cli
+from dcgan_tf.callbacks import TrainingDiverged
+from dcgan_tf.train import load_run, sample, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return np.round(load_digits().images[:192] * 255 / 16).astype(np.uint8)[..., None]
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Simulates Ctrl-C (or a killed Colab runtime) in the middle of an epoch."""
+
+    def __init__(self, epoch, batch):
+        super().__init__()
+        self.at = (epoch, batch)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if (self.epoch, batch) == self.at:
+            raise KeyboardInterrupt
+
+
+def weights(gan):
+    return [w.numpy() for w in gan.generator.weights + gan.discriminator.weights
+            + gan.d_optimizer.variables + gan.g_optimizer.variables] + [
+        gan.noise_seed.state.numpy()]
+
+
+def test_run_folder_holds_everything(tiny_cfg, digits, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_cfg, digits, run, verbose=0)
+    for name in ("config.json", "checkpoint.npz", "fixed_noise.npy", "steps.csv", "log.csv",
+                 "loss.png", "progress.gif", "samples/epoch_000.png", "samples/epoch_002.png"):
+        assert (run / name).is_file(), name
+    assert json.loads((run / "config.json").read_text())["width"] == 8
+    steps = (run / "steps.csv").read_text().splitlines()
+    assert len(steps) == 1 + 2 * (192 // 16)
+    assert checkpoint.saved_epoch(run) == 2
+    imgs = sample(run, n=5, seed=1)
+    assert imgs.shape == (5, 32, 32, 1) and imgs.dtype == np.uint8
+
+
+def test_step_log_recovers_per_step_losses(tiny_cfg, digits, tmp_path):
+    """Per-step values recovered from running means average back to the epoch means."""
+    run = tmp_path / "run"
+    train(tiny_cfg, digits, run, verbose=0)
+    from dcgan_tf.plots import read_csv_columns
+
+    steps, epochs = read_csv_columns(run / "steps.csv"), read_csv_columns(run / "log.csv")
+    per_epoch = len(steps["step"]) // 2
+    for e in range(2):
+        for key in ("d_loss", "g_loss", "D(x)"):
+            chunk = steps[key][e * per_epoch:(e + 1) * per_epoch]
+            assert chunk.mean() == pytest.approx(epochs[key][e], rel=1e-4)
+    assert (steps["D(x)"] > 0).all() and (steps["D(x)"] < 1).all()
+
+
+def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, digits, tmp_path):
+    cfg = tiny_cfg.replace(epochs=3)
+    straight = train(cfg, digits, tmp_path / "straight", verbose=0)
+
+    run = tmp_path / "interrupted"
+    with pytest.raises(KeyboardInterrupt):
+        train(cfg, digits, run, verbose=0, extra_callbacks=[InterruptAt(epoch=1, batch=5)])
+    assert checkpoint.saved_epoch(run) == 1
+    resumed = train(cfg, digits, run, resume=True, verbose=0)
+
+    for a, b in zip(weights(straight), weights(resumed)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    log = (run / "log.csv").read_text().splitlines()
+    assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3"]  # no epoch lost or doubled
+
+
+def test_crash_while_saving_keeps_the_last_good_checkpoint(tiny_cfg, digits, tmp_path,
+                                                           monkeypatch):
+    run = tmp_path / "run"
+    gan = train(tiny_cfg.replace(epochs=1), digits, run, verbose=0)
+    good = weights(gan)
+
+    def dying_savez(f, **arrays):  # writes half a file, then the machine "dies"
+        f.write(b"PK\x03\x04 half a zip")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoint.np, "savez", dying_savez)
+    with pytest.raises(OSError, match="disk full"):
+        train(tiny_cfg.replace(epochs=2), digits, run, resume=True, verbose=0)
+    monkeypatch.undo()
+    assert checkpoint.saved_epoch(run) == 1
+    for a, b in zip(good, weights(load_run(run))):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_resume_refuses_a_different_model(tiny_cfg, digits, tmp_path):
+    train(tiny_cfg.replace(epochs=1), digits, tmp_path, verbose=0)
+    with pytest.raises(ValueError, match="width 8 -> 16"):
+        train(tiny_cfg.replace(width=16), digits, tmp_path, resume=True, verbose=0)
+    with pytest.raises(FileExistsError, match="resume"):
+        train(tiny_cfg, digits, tmp_path, verbose=0)
+
+
+def test_nan_loss_stops_with_a_clear_message(tiny_cfg, digits, tmp_path):
+    # An absurd learning rate with no momentum damping blows the weights up within steps.
+    cfg = tiny_cfg.replace(learning_rate=1e12, beta_1=0.0, epochs=3)
+    with pytest.raises(TrainingDiverged, match="last checkpoint"):
+        train(cfg, digits, tmp_path / "nan", verbose=0)
+
+
+def test_cli_train_then_sample(tmp_path, capsys):
+    run = tmp_path / "cli"
+    code = cli.main(["train", "--data", "digits", "--out", str(run), "--epochs", "1",
+                     "--width", "8", "--batch-size", "128"])
+    assert code == 0
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["channels"] == 1 and cfg["resolution"] == 32 and cfg["width"] == 8
+    assert cli.main(["sample", "--run", str(run), "--n", "9", "--out", str(tmp_path / "g.png")]) == 0
+    assert (tmp_path / "g.png").is_file()
+    assert cli.main(["train", "--data", "digits", "--out", str(run), "--epochs", "1"]) == 2
+    assert "already holds a checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--data", "/no/such/folder", "--out", "x"], "no such folder"),
+    (["sample", "--run", "/no/such/run"], "not a run folder"),
+])
+def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x").exists()  # a bad source leaves no half-made run folder
+
+
+def test_cli_bad_arguments_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--resolution", "48"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "invalid choice" in err and len(err.splitlines()) == 1
