@@ -117,6 +117,16 @@ def train(cfg: DCGANConfig, source="faces", run_dir="runs/faces", *, resume: boo
     return gan
 
 
+def train_or_load(cfg: DCGANConfig, source="faces", run_dir="runs/faces", **kwargs) -> DCGAN:
+    """Train into run_dir, or resume it, or just load it if it already has cfg.epochs epochs.
+
+    Notebooks call this so re-running a chapter (or a later chapter) reuses a finished run.
+    """
+    if checkpoint.exists(run_dir):
+        return train(cfg, source, run_dir, resume=True, **kwargs)
+    return train(cfg, source, run_dir, **kwargs)
+
+
 def load_run(run_dir, strategy=None) -> DCGAN:
     """The DCGAN of a run folder, with its last checkpoint loaded."""
     run_dir = Path(run_dir)
