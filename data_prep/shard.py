@@ -1,0 +1,157 @@
+"""Step 4: write the kept, de-duplicated crops as TFRecord shards that dcgan_tf.data reads.
+
+Files: <out>/shard-00000-of-00004.tfrecord ... (uncompressed), one tf.train.Example per crop:
+  image/encoded  bytes   the PNG crop (RGB, uint8)
+  image/sha256   bytes   hex SHA-256 of image/encoded
+  image/source   bytes   the photo's URL if it was downloaded, else its file path
+  image/name     bytes   the person's name from the URL list, or empty
+  image/box      float   [x, y, w, h] of the face box in the (upright) photo's pixels
+  image/height, image/width  int64
+and <out>/shards.json with the record count and the file list. Records are ordered by
+SHA-256, which scatters each person's photos across the shards.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+from PIL import Image
+
+from data_prep.dedup import kept_crops
+from data_prep.manifest import Manifest
+
+SHARD_PATTERN = "shard-{:05d}-of-{:05d}.tfrecord"
+
+
+def select(manifest: Manifest) -> tuple[list[dict], int]:
+    """The crops to ship (kept by detect, not marked duplicate) and how many lack dedup."""
+    dedup = manifest.latest("dedup")
+    downloads = {}
+    for url, rec in manifest.latest("download").items():
+        if rec["status"] == "ok":
+            downloads.setdefault(rec["file"], (url, rec.get("name", "")))
+    chosen, unchecked = [], 0
+    for c in kept_crops(manifest):
+        state = dedup.get(c["crop"], {}).get("status")
+        if state == "duplicate":
+            continue
+        unchecked += state is None
+        url, name = downloads.get(c["source"], (None, ""))
+        chosen.append({**c, "url": url, "name": name})
+    chosen.sort(key=lambda c: c["sha256"])
+    return chosen, unchecked
+
+
+def example(png: bytes, source: str, name: str, box) -> bytes:
+    """One serialised tf.train.Example in the shard format above."""
+    import tensorflow as tf
+
+    with Image.open(io.BytesIO(png)) as im:
+        width, height = im.size
+
+    def b(v):
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[v]))
+
+    def i(v):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[v]))
+
+    features = {
+        "image/encoded": b(png),
+        "image/sha256": b(hashlib.sha256(png).hexdigest().encode()),
+        "image/source": b(source.encode("utf-8")),
+        "image/name": b(name.encode("utf-8")),
+        "image/box": tf.train.Feature(float_list=tf.train.FloatList(value=list(box))),
+        "image/height": i(height),
+        "image/width": i(width),
+    }
+    return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
+
+
+def shard(work, out=None, *, num_shards: int | None = None, per_shard: int = 5000,
+          png_dir=None) -> dict:
+    """Write <work>/shards (or `out`) from the manifest; optionally copy the PNGs to png_dir.
+
+    Re-running replaces the shards as a whole. Returns {"count", "files", "skipped"}.
+    """
+    import tensorflow as tf
+
+    manifest = Manifest(work)
+    out = Path(out) if out is not None else manifest.root / "shards"
+    crops, unchecked = select(manifest)
+    if not crops:
+        raise FileNotFoundError(f"{manifest.path}: no kept face crops to shard; run detect")
+    if unchecked:
+        print(f"shard: {unchecked} crop(s) have not been through dedup yet (run dedup first "
+              "to drop duplicates); they are included")
+    num_shards = num_shards or max(1, math.ceil(len(crops) / per_shard))
+    out.mkdir(parents=True, exist_ok=True)
+    names = [SHARD_PATTERN.format(i, num_shards) for i in range(num_shards)]
+    writers = [tf.io.TFRecordWriter(str(out / f".{n}.tmp")) for n in names]
+    written, skipped = 0, 0
+    try:
+        for c in crops:
+            path = manifest.resolve(c["crop"])
+            try:
+                png = path.read_bytes()
+            except OSError as err:
+                png, why = None, f"cannot read crop: {err}"
+            else:
+                why = None if hashlib.sha256(png).hexdigest() == c["sha256"] else \
+                    "crop file changed since detect (SHA-256 differs)"
+            if why:
+                manifest.append("shard", c["crop"], "failed", reason=why)
+                skipped += 1
+                continue
+            source = c["url"] or str(manifest.resolve(c["source"]))
+            writers[written % num_shards].write(example(png, source, c["name"], c["box"]))
+            written += 1
+            if png_dir is not None:
+                Path(png_dir).mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, Path(png_dir) / f"{c['sha256']}.png")
+    finally:
+        for w in writers:
+            w.close()
+    # Swap in the new set as a whole: the loader reads every *.tfrecord in the folder, so
+    # shards left over from an earlier run with another shard count must go.
+    for old in out.glob("shard-*-of-*.tfrecord"):
+        old.unlink()
+    for n in names:
+        os.replace(out / f".{n}.tmp", out / n)
+    info = {"count": written, "files": names, "skipped": skipped,
+            "features": ["image/encoded", "image/sha256", "image/source", "image/name",
+                         "image/box", "image/height", "image/width"],
+            "manifest": str(manifest.path.resolve())}
+    tmp = out / "shards.json.tmp"
+    tmp.write_text(json.dumps(info, indent=1) + "\n")
+    os.replace(tmp, out / "shards.json")
+    manifest.append("shard", manifest.relative(out), "ok", count=written, files=names,
+                    skipped=skipped)
+    return {"count": written, "files": [str(out / n) for n in names], "skipped": skipped}
+
+
+def read_shards(folder) -> list[dict]:
+    """Every record of a shard folder as a dict of plain Python values (for checks)."""
+    import tensorflow as tf
+
+    spec = {
+        "image/encoded": tf.io.FixedLenFeature([], tf.string),
+        "image/sha256": tf.io.FixedLenFeature([], tf.string),
+        "image/source": tf.io.FixedLenFeature([], tf.string),
+        "image/name": tf.io.FixedLenFeature([], tf.string),
+        "image/box": tf.io.FixedLenFeature([4], tf.float32),
+        "image/height": tf.io.FixedLenFeature([], tf.int64),
+        "image/width": tf.io.FixedLenFeature([], tf.int64),
+    }
+    files = sorted(str(p) for p in Path(folder).glob("shard-*-of-*.tfrecord"))
+    out = []
+    for raw in tf.data.TFRecordDataset(files):
+        ex = tf.io.parse_single_example(raw, spec)
+        out.append({k: (v.numpy().tolist() if k == "image/box" else v.numpy())
+                    for k, v in ex.items()})
+    return out
