@@ -7,6 +7,9 @@ are checked by decoding them (a valid image with a wrong Content-Type is accepte
 page is rejected), capped in size, and saved as <sha256 of content>.<format suffix>: nothing
 the server names reaches the file system. URLs with a recorded outcome are skipped on a
 re-run; `retry_failed=True` tries those that failed for a transient reason again.
+
+Interrupting: Ctrl-C lets the requests in flight finish and records them, so the re-run
+repeats nothing; after a hard kill only those in flight (at most 4 x workers) are repeated.
 """
 
 from __future__ import annotations
@@ -61,8 +64,8 @@ def read_url_list(path) -> list[tuple[str, str]]:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        url, _, name = line.partition(" ") if " " in line else line.partition("\t")
-        url, name = url.strip(), " ".join(name.split())
+        url, *name = line.split(None, 1)
+        name = " ".join(name[0].split()) if name else ""
         if url not in seen:
             seen.add(url)
             out.append((url, name))
@@ -87,7 +90,7 @@ def fetch_once(url: str, timeout: float, max_bytes: int) -> bytes:
             while True:
                 if time.monotonic() > deadline:  # a trickling server: the socket never idles
                     raise Rejected(f"timed out after {timeout:g} s (slow body)", retryable=True)
-                chunk = resp.read(64 * 1024)
+                chunk = resp.read1(64 * 1024)  # whatever has arrived: read() would wait
                 if not chunk:
                     break
                 size += len(chunk)
