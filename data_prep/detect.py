@@ -55,11 +55,14 @@ class DetectConfig:
         if self.min_size < 1 or not 0 <= self.margin <= 2 or not 0 <= self.max_padding <= 1:
             raise ValueError("min_size must be >= 1, margin in [0, 2], max_padding in [0, 1]")
 
-    @property
-    def search_scale(self) -> float:
-        # Search a shrunk photo, just fine enough to find faces half the kept size: they are
-        # still reported (as too small) while the search costs far less on big photos.
-        return min(1.0, 2 * HAAR_MIN_FACE / self.min_size)
+    def search_scale(self, shape) -> float:
+        """How much to shrink a photo before the Haar search.
+
+        Photos up to 1024 px are searched at full size. Larger ones are shrunk (the search
+        costs ~ pixels x scales), but never so far that faces of half the kept size are
+        lost: those are still found and recorded as too small.
+        """
+        return min(1.0, max(1024 / max(shape[:2]), 2 * HAAR_MIN_FACE / self.min_size))
 
 
 def haar_cascade_path() -> str:
@@ -84,7 +87,7 @@ class HaarDetector:
             raise RuntimeError(f"{haar_cascade_path()}: OpenCV could not load the cascade")
 
     def __call__(self, rgb: np.ndarray) -> list[tuple[list[float], float]]:
-        s = self.cfg.search_scale
+        s = self.cfg.search_scale(rgb.shape)
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         if s < 1.0:
             gray = cv2.resize(gray, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
@@ -148,14 +151,22 @@ def crop_square(rgb: np.ndarray, sq, size: int, pad: str = "reflect") -> np.ndar
     """Cut square `sq` out of an image, padding past its border, resized to size x size."""
     x, y, s, _ = sq
     h, w = rgb.shape[:2]
-    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + s, w), min(y + s, h)
-    region = rgb[y0:y1, x0:x1]
-    top, left, bottom, right = y0 - y, x0 - x, y + s - y1, x + s - x1
+    top, left = max(0, -y), max(0, -x)
+    bottom, right = max(0, y + s - h), max(0, x + s - w)
     if top or left or bottom or right:
+        # Mirroring needs the pixels as far inside the border as the padding reaches out,
+        # so take that much more of the photo before padding (never the whole photo).
+        ex0, ex1 = max(0, max(x, 0) - right), min(w, min(x + s, w) + left)
+        ey0, ey1 = max(0, max(y, 0) - bottom), min(h, min(y + s, h) + top)
         mode = PADS[pad]
-        if mode == cv2.BORDER_REFLECT_101 and min(region.shape[:2]) < 2:
-            mode = cv2.BORDER_REPLICATE  # a 1-pixel strip has nothing to reflect
-        region = cv2.copyMakeBorder(region, top, bottom, left, right, mode, value=0)
+        if mode == cv2.BORDER_REFLECT_101 and min(ey1 - ey0, ex1 - ex0) < 2:
+            mode = cv2.BORDER_REPLICATE  # a 1-pixel strip has nothing to mirror
+        region = cv2.copyMakeBorder(rgb[ey0:ey1, ex0:ex1], top, bottom, left, right, mode,
+                                    value=0)
+        ox, oy = x - (ex0 - left), y - (ey0 - top)
+        region = region[oy:oy + s, ox:ox + s]
+    else:
+        region = rgb[y:y + s, x:x + s]
     interp = cv2.INTER_AREA if s >= size else cv2.INTER_CUBIC
     return cv2.resize(region, (size, size), interpolation=interp)
 
