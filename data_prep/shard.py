@@ -32,10 +32,13 @@ SHARD_PATTERN = "shard-{:05d}-of-{:05d}.tfrecord"
 def select(manifest: Manifest) -> tuple[list[dict], int]:
     """The crops to ship (kept by detect, not marked duplicate) and how many lack dedup."""
     dedup = manifest.latest("dedup")
-    downloads = {}
+    downloads: dict[str, list[tuple[str, str]]] = {}
     for url, rec in manifest.latest("download").items():
         if rec["status"] == "ok":
-            downloads.setdefault(rec["file"], (url, rec.get("name", "")))
+            downloads.setdefault(rec["file"], []).append((url, rec.get("name", "")))
+    # A photo several URLs gave: credit a URL that came with a name, the smallest such.
+    downloads = {f: min(pairs, key=lambda p: (p[1] == "", p[0]))
+                 for f, pairs in downloads.items()}
     chosen, unchecked = [], 0
     for c in kept_crops(manifest):
         state = dedup.get(c["crop"], {}).get("status")
@@ -108,7 +111,7 @@ def shard(work, out=None, *, num_shards: int | None = None, per_shard: int = 500
                 manifest.append("shard", c["crop"], "failed", reason=why)
                 skipped += 1
                 continue
-            source = c["url"] or str(manifest.resolve(c["source"]))
+            source = c["url"] or str(manifest.resolve(c["source"]).resolve())
             writers[written % num_shards].write(example(png, source, c["name"], c["box"]))
             written += 1
             if png_dir is not None:

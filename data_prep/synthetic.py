@@ -2,11 +2,16 @@
 
 - packaged photos: scikit-image's samples and matplotlib's grace_hopper.jpg (no network);
 - face scenes: lfw_subset faces scaled up and pasted into face-free photos at known boxes;
-- a near-duplicate set: distinct base images plus altered copies in known groups.
+- a near-duplicate set: distinct base images plus altered copies in known groups;
+- serve_folder: a throw-away HTTP server on 127.0.0.1, so the download step runs offline.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
+import threading
 from pathlib import Path
 
 import cv2
@@ -102,6 +107,29 @@ def match_boxes(found, truth, min_iou: float = 0.3) -> tuple[int, int, int]:
             used.add(best[1])
             tp += 1
     return tp, len(found) - tp, len(truth) - tp
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def serve_folder(folder):
+    """Serve a folder on http://127.0.0.1:<free port> inside a with-block; yields the base URL.
+
+    Lets the download step run offline, on photos written to disk a moment before.
+    """
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 # --------------------------------------------------------------------------- near duplicates
