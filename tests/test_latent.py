@@ -295,3 +295,41 @@ def test_nearest_neighbours_against_brute_force():
     idx_f, _ = latent.nearest_neighbours(queries, train, k=2, features=feats, chunk=50)
     brute_f = np.linalg.norm(feats(queries)[:, None] - feats(train)[None], axis=2)
     np.testing.assert_array_equal(idx_f, np.argsort(brute_f, axis=1, kind="stable")[:, :2])
+
+
+# --------------------------------------------------------------------------- label probes
+
+
+def _squares(n, seed):
+    """Noise images where label "Square" means a bright square in the top-left corner."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 120, (n, 32, 32, 3), dtype=np.uint8)
+    square = rng.random(n) < 0.5
+    images[square, 2:12, 2:12] = 230
+    return images, {"Square": square}
+
+
+def test_label_probe_learns_a_labelled_array_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    probe = latent.train_label_probe(_squares(512, 0), names=("Square",), resolution=32,
+                                     epochs=4, batch_size=32, verbose=0)
+    images, labels = _squares(200, 1)
+    p = probe.predict(images)["Square"]
+    assert p.shape == (200,) and ((p > 0.5) == labels["Square"]).mean() > 0.9
+    assert probe.features(images).shape == (200, 128)
+
+
+def test_label_probe_on_mocked_celeb_a(tmp_path, monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    names = ("Smiling", "Eyeglasses", "Male", "yaw")
+    with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
+        probe = latent.train_label_probe(names=names, resolution=32, epochs=1, batch_size=16,
+                                         verbose=0)
+    assert list(tmp_path.glob("label_probe_tfds-celeb_a_*_32.keras"))
+    images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    pred = probe.predict(images)
+    assert set(pred) == set(names) and all(v.shape == (5,) for v in pred.values())
+    assert all(((pred[n] >= 0) & (pred[n] <= 1)).all() for n in names[:3])
+    again = latent.train_label_probe(names=names, resolution=32)  # from the cache, no data
+    np.testing.assert_allclose(again.predict(images)["Male"], pred["Male"], rtol=1e-5)
