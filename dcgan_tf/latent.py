@@ -52,13 +52,23 @@ def _generator(G):
     return G.generate if hasattr(G, "generate") else G
 
 
+def _prior_of(G, z_dim, prior):
+    """z_dim and prior given explicitly, else from a DCGAN's config, else the paper's."""
+    cfg = getattr(G, "cfg", None)
+    return (z_dim or (cfg.z_dim if cfg else 100), prior or (cfg.z_prior if cfg else "uniform"))
+
+
 def render(G, z, batch_size: int = 256, progress: bool = False) -> np.ndarray:
-    """uint8 images G(z) for z of any leading shape (..., z_dim); the shape is kept."""
+    """uint8 images G(z) for z of any leading shape (..., z_dim); the shape is kept.
+
+    G's output range is [-1, 1], or a DCGAN's cfg.pixel_range.
+    """
     z = np.asarray(z, np.float32)
     flat = z.reshape(-1, z.shape[-1])
     gen = _generator(G)
+    pixel_range = G.cfg.pixel_range if hasattr(G, "cfg") else (-1.0, 1.0)
     chunks = range(0, len(flat), batch_size)
-    out = [to_uint8(gen(flat[i:i + batch_size]))
+    out = [to_uint8(gen(flat[i:i + batch_size]), pixel_range)
            for i in tqdm(chunks, desc="render", disable=not progress)]
     images = np.concatenate(out)
     return images.reshape(z.shape[:-1] + images.shape[1:])
@@ -208,15 +218,16 @@ def attribute_match(pred: dict, target: dict, threshold: float = 0.5) -> np.ndar
 
 
 def pick_exemplars_by_probes(G, probes, concepts: dict, n: int = 2000, k: int = 3, *,
-                             z_dim: int = 100, prior: str = "uniform", seed=0,
+                             z_dim: int | None = None, prior: str | None = None, seed=0,
                              return_scores: bool = False):
     """Sample n z, score G(z) with the probes and keep the k best z for each concept.
 
     concepts maps a name to a condition of `concept_score`, e.g.
     {"smiling woman": {"smiling": True, "beard": False}, "left": lambda p: p["yaw"]}.
-    A sample is used by at most one concept (the first that asks for it).
+    A sample is used by at most one concept (the first that asks for it). z_dim and prior
+    default to G's config for a DCGAN, else 100 and "uniform".
     """
-    z = sample_prior(n, z_dim, prior, seed)
+    z = sample_prior(n, *_prior_of(G, z_dim, prior), seed)
     pred = probes.predict(render(G, z, progress=n > 1000))
     taken = np.zeros(n, bool)
     chosen, scores = {}, {}

@@ -333,3 +333,26 @@ def test_label_probe_on_mocked_celeb_a(tmp_path, monkeypatch):
     assert all(((pred[n] >= 0) & (pred[n] <= 1)).all() for n in names[:3])
     again = latent.train_label_probe(names=names, resolution=32)  # from the cache, no data
     np.testing.assert_allclose(again.predict(images)["Male"], pred["Male"], rtol=1e-5)
+
+
+# --------------------------------------------------------------------------- a real DCGAN
+
+
+def test_tools_run_on_a_real_untrained_dcgan(tiny_cfg):
+    from dcgan_tf.train import build_gan
+
+    gan = build_gan(tiny_cfg)
+    points = latent.sample_prior(3, tiny_cfg.z_dim, seed=17)
+    images = latent.render(gan, latent.walk(points, steps=5))
+    assert images.shape == (2, 5, 32, 32, 1) and images.dtype == np.uint8
+    ratios = latent.walk_smoothness(gan, points, steps=5, method="linear")
+    assert ratios.shape == (2,) and np.all((ratios >= 1) & (ratios <= 4))  # 4 steps per row
+    # DCGAN defaults: z_dim and prior come from its config
+    picked = latent.pick_exemplars_by_probes(
+        gan, _MeanBrightness(), {"bright": lambda p: p["bright"]}, n=50, k=2)
+    assert picked["bright"].shape == (2, tiny_cfg.z_dim)
+
+
+class _MeanBrightness:
+    def predict(self, images):
+        return {"bright": np.asarray(images, float).mean(axis=(1, 2, 3))}
