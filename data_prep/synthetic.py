@@ -109,6 +109,61 @@ def match_boxes(found, truth, min_iou: float = 0.3) -> tuple[int, int, int]:
     return tp, len(found) - tp, len(truth) - tp
 
 
+def demo_photos(folder, n_scenes: int = 24, seed: int = 0) -> list[tuple[str, str]]:
+    """Write notebook 01's photos into `folder`; returns (file name, person's name) pairs.
+
+    Real packaged portraits, one of them stored sideways with an EXIF orientation tag,
+    composed lfw scenes, a crowd of small faces, face-free photos, two near-duplicate copies,
+    odd but valid files (CMYK, 16-bit grey, alpha) and broken ones (empty, truncated, text
+    named .jpg).
+    """
+    from PIL import Image
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+
+    def save(name, rgb, person="", **kw):
+        Image.fromarray(rgb).save(folder / name, **kw)
+        out.append((name, person))
+
+    astronaut = packaged_photo("astronaut")
+    save("astronaut.jpg", astronaut, "Eileen Collins", quality=92)
+    (folder / "grace_hopper.jpg").write_bytes(grace_hopper_path().read_bytes())
+    out.append(("grace_hopper.jpg", "Grace Hopper"))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # a camera held sideways: pixels on their side, the tag says "turn"
+    save("astronaut_sideways.jpg", np.ascontiguousarray(np.rot90(astronaut, 1)),
+         "Eileen Collins", exif=exif.tobytes(), quality=92)
+    scenes = face_scenes(n_scenes, seed=seed)
+    for i, (img, _) in enumerate(scenes):
+        save(f"scene_{i:02d}.jpg", img, f"lfw scene {i}", quality=92)
+    for name in ("coffee", "chelsea", "rocket", "cell"):  # cell: the cascade fires, weakly
+        save(f"{name}.jpg", packaged_photo(name), quality=92)
+    crowd, _ = face_scenes(1, per_scene=8, size=(640, 240), face_px=(36, 60), seed=seed + 1)[0]
+    save("crowd.jpg", crowd, "a crowd of small faces", quality=92)
+    # Near duplicates: a scene re-saved at low quality, another shrunk by a quarter.
+    save("scene_00_recompressed.jpg", scenes[0][0], "lfw scene 0", quality=40)
+    small = cv2.resize(scenes[1][0], None, fx=0.75, fy=0.75, interpolation=cv2.INTER_AREA)
+    save("scene_01_smaller.png", small, "lfw scene 1")
+    # Odd but valid.
+    Image.fromarray(scenes[2 % n_scenes][0]).convert("CMYK").save(folder / "cmyk.jpg")
+    out.append(("cmyk.jpg", ""))
+    grey16 = packaged_photo("grace_hopper")[..., 1].astype(np.uint16) * 257
+    Image.fromarray(grey16).save(folder / "grey16.png")
+    out.append(("grey16.png", "Grace Hopper"))
+    rgba = np.dstack([scenes[3 % n_scenes][0], np.full(scenes[0][0].shape[:2], 255, np.uint8)])
+    rgba[:40, :, 3] = 0  # a transparent strip along the top
+    save("alpha.png", rgba)
+    # Broken.
+    jpeg = (folder / "astronaut.jpg").read_bytes()
+    (folder / "truncated.jpg").write_bytes(jpeg[: len(jpeg) // 3])
+    (folder / "empty.jpg").write_bytes(b"")
+    (folder / "notes.jpg").write_text("a text file that calls itself a JPEG")
+    out += [("truncated.jpg", ""), ("empty.jpg", ""), ("notes.jpg", "")]
+    return out
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass
