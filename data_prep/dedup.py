@@ -17,7 +17,6 @@ import collections
 import hashlib
 import json
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np

@@ -120,9 +120,9 @@ def run_all(fn, items, executor, record, *, window: int, desc: str, total: int |
             unit: str = "it"):
     """Run fn(item) in `executor`, and record(result) here as each one finishes.
 
-    At most `window` items are in flight, so huge inputs are never queued at once. On Ctrl-C
-    no new item starts, and the ones in flight finish and are recorded before the
-    KeyboardInterrupt goes on: work done is never lost, so a re-run never repeats it.
+    At most `window` items are queued or running, so huge inputs are never queued at once.
+    On Ctrl-C queued items are dropped and the running ones finish and are recorded before
+    the KeyboardInterrupt goes on: work done is never lost, so a re-run never repeats it.
     """
     items = iter(items)
     unrecorded: set[cf.Future] = set()
@@ -145,8 +145,10 @@ def run_all(fn, items, executor, record, *, window: int, desc: str, total: int |
                 unrecorded.discard(fut)
                 bar.update()
     except KeyboardInterrupt:
-        bar.write(f"{desc}: interrupted; finishing {len(unrecorded)} item(s) in flight")
-        for fut in cf.as_completed(list(unrecorded)):
+        # Queued items never start; the running ones finish and are recorded.
+        running = [f for f in unrecorded if not f.cancel()]
+        bar.write(f"{desc}: interrupted; finishing the {len(running)} item(s) running")
+        for fut in cf.as_completed(running):
             record(fut.result())
             unrecorded.discard(fut)
         raise

@@ -175,3 +175,33 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
         cli.main(["detect", "--size", "100"])
     assert exc.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_detect_interrupted_by_ctrl_c_resumes_without_repeats(tmp_path, monkeypatch):
+    from data_prep import detect as detect_mod
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (img, _) in enumerate(synthetic.face_scenes(8, seed=7)):
+        cv2.imwrite(str(folder / f"s{i}.jpg"), img[..., ::-1])
+    calls = []
+    real_detect_file = detect_mod._detect_file
+    monkeypatch.setattr(detect_mod, "_detect_file",
+                        lambda *a: calls.append(a[0]) or real_detect_file(*a))
+    real_append, appended = Manifest.append, []
+
+    def append_then_ctrl_c(self, *a, **kw):
+        rec = real_append(self, *a, **kw)
+        appended.append(rec["key"])
+        if len(appended) == 2:
+            raise KeyboardInterrupt  # the user presses Ctrl-C after two photos
+        return rec
+
+    monkeypatch.setattr(Manifest, "append", append_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        detect(tmp_path / "work", folder, DetectConfig(), workers=2)
+    first = set(Manifest(tmp_path / "work").latest("detect"))
+    assert 2 <= len(first) < 8 and first == set(calls)  # everything started was recorded
+    detect(tmp_path / "work", folder, DetectConfig(), workers=2)
+    assert sorted(calls) == sorted(str(p) for p in folder.iterdir())  # each photo once
+    assert len(Manifest(tmp_path / "work").latest("detect")) == 8
