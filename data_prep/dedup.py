@@ -21,6 +21,8 @@ import os
 import cv2
 import numpy as np
 
+from tqdm.auto import tqdm
+
 from data_prep.decode import load_rgb
 from data_prep.manifest import Manifest
 
@@ -30,16 +32,17 @@ METHODS = ("ae", "phash", "exact")
 # --------------------------------------------------------------------------- codes
 
 
+def thumbnail(img: np.ndarray, side: int = 32) -> np.ndarray:
+    """The square centre crop of an RGB image, downsampled to side x side (uint8)."""
+    h, w = img.shape[:2]
+    s = min(h, w)
+    sq = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
+    return cv2.resize(sq, (side, side), interpolation=cv2.INTER_AREA)
+
+
 def centre_crops(images, side: int = 32) -> np.ndarray:
-    """Square centre crops downsampled to side x side, as float32 (N, side*side*3) in [0, 1]."""
-    out = np.empty((len(images), side * side * 3), np.float32)
-    for i, img in enumerate(images):
-        h, w = img.shape[:2]
-        s = min(h, w)
-        sq = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        small = cv2.resize(sq, (side, side), interpolation=cv2.INTER_AREA)
-        out[i] = small.reshape(-1) / 255.0
-    return out
+    """32x32 centre crops as float32 rows (N, 3072) in [0, 1]: the autoencoder's input."""
+    return np.stack([thumbnail(img, side).reshape(-1) for img in images]) / np.float32(255)
 
 
 def exact_keys(images) -> list[str]:
@@ -133,22 +136,50 @@ def merge(*groupings, n: int) -> list[list[int]]:
     return sorted((g for g in out.values() if len(g) > 1), key=lambda g: g[0])
 
 
+class Features:
+    """What the three methods need of each image, gathered in one pass (a few KB each)."""
+
+    def __init__(self):
+        self.keys: list[str] = []
+        self.thumbs: list[np.ndarray] = []
+        self.phash: list[np.ndarray] = []
+
+    def add(self, img: np.ndarray):
+        self.keys += exact_keys([img])
+        self.thumbs.append(thumbnail(img))
+        self.phash.append(phash_bits([img])[0])
+
+    def __len__(self):
+        return len(self.keys)
+
+
 def find_groups(images, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
                 seed: int = 0, encoder=None) -> list[list[int]]:
     """Duplicate groups of a list of uint8 RGB images by one method (exact ones included)."""
+    feats = Features()
+    for img in images:
+        feats.add(img)
+    return group(feats, method, epochs=epochs, threshold=threshold, seed=seed,
+                 encoder=encoder)
+
+
+def group(feats: Features, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
+          seed: int = 0, encoder=None) -> list[list[int]]:
+    """Duplicate groups from gathered features: exact-hash buckets merged with the method's."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    exact = buckets(exact_keys(images))
-    if method == "exact":
-        return merge(exact, n=len(images))
+    n = len(feats)
+    exact = buckets(feats.keys)
+    if method == "exact" or n == 0:
+        return merge(exact, n=n)
     if method == "phash":
-        near = buckets(pack(phash_bits(images)))
+        near = buckets(pack(np.stack(feats.phash)))
     else:
-        x = standardise(centre_crops(images))
+        x = standardise(np.stack(feats.thumbs).reshape(n, -1) / np.float32(255))
         if encoder is None:
             _, encoder = train_autoencoder(x, epochs=epochs, seed=seed)
         near = buckets(pack(ae_bits(encoder, x, threshold)))
-    return merge(exact, near, n=len(images))
+    return merge(exact, near, n=n)
 
 
 # --------------------------------------------------------------------------- scoring
@@ -174,7 +205,10 @@ def pair_scores(found, truth) -> dict:
 
 def contact_sheet(images, groups, max_groups: int = 24, max_per_group: int = 8,
                   side: int = 48) -> np.ndarray:
-    """One row per duplicate group (its members side by side), as a uint8 RGB picture."""
+    """One row per duplicate group (its members side by side), as a uint8 RGB picture.
+
+    `images` is a list, or a dict from index to picture holding at least the shown members.
+    """
     groups = groups[:max_groups]
     if not groups:
         return np.full((side, side * 4, 3), 255, np.uint8)
@@ -218,21 +252,21 @@ def dedup(work, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
     crops = kept_crops(manifest)
     if not crops:
         raise FileNotFoundError(f"{manifest.path}: no kept face crops; run detect first")
-    images, readable = [], []
-    for c in crops:
+    feats, readable = Features(), []
+    for c in tqdm(crops, desc="dedup: reading crops", unit="crop", dynamic_ncols=True):
         try:
-            images.append(load_rgb(manifest.resolve(c["crop"])))
+            feats.add(load_rgb(manifest.resolve(c["crop"])))
             readable.append(c)
         except (OSError, ValueError) as err:  # a crop deleted or damaged since detect ran
             manifest.append("dedup", c["crop"], "failed", reason=f"cannot read crop: {err}")
     crops = readable
-    if method == "ae" and len(images) < 2:
+    if method == "ae" and len(crops) < 2:
         method = "exact"  # nothing to learn from, nothing to compare
-    groups = find_groups(images, method, epochs=epochs, threshold=threshold, seed=seed)
+    groups = group(feats, method, epochs=epochs, threshold=threshold, seed=seed)
     # Keep the crop cut from the largest face box of each group: the most detail.
     groups = [sorted(g, key=lambda i: (-crops[i]["box"][2] * crops[i]["box"][3], i))
               for g in groups]
-    keys = exact_keys(images)
+    keys = feats.keys
     in_group = {}
     for gid, g in enumerate(groups):
         for i in g:
@@ -256,6 +290,7 @@ def dedup(work, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
     tmp = out / "groups.json.tmp"
     tmp.write_text(json.dumps(info, indent=1) + "\n")
     os.replace(tmp, out / "groups.json")
-    cv2.imwrite(str(out / "collisions.png"),
-                contact_sheet(images, groups)[..., ::-1])
+    shown = groups[:24]  # the contact sheet shows the first groups, read back from disk
+    pics = {i: load_rgb(manifest.resolve(crops[i]["crop"])) for g in shown for i in g[:8]}
+    cv2.imwrite(str(out / "collisions.png"), contact_sheet(pics, shown)[..., ::-1])
     return {"crops": len(crops), "groups": len(groups), "removed": info["removed"]}
