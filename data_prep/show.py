@@ -34,8 +34,7 @@ def annotate(rgb: np.ndarray, boxes: list[dict], thickness: int | None = None) -
 def table(rows, headers) -> str:
     """A plain-text table (no pandas needed)."""
     rows = [[str(c) for c in r] for r in rows]
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
     line = "  ".join(h.ljust(w) for h, w in zip(headers, widths))
     body = ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
     return "\n".join([line, "-" * len(line), *body])
