@@ -122,3 +122,15 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("DCGAN_CACHE", Path.home() / ".cache" / "dcgan_tf"))
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def chapter_run(profile: str | None = None) -> tuple[DCGANConfig, str, str]:
+    """The run chapters 2 and 3 share: (config, data source, run folder name).
+
+    Small: the procedural faces at 32x32 for a few epochs (minutes on a CPU); the main job
+    (`python -m dcgan_tf train`) trains the same model longer. Full: CelebA at 64x64 on a GPU.
+    """
+    profile = profile or profile_name()
+    if profile == "full":
+        return DCGANConfig.profile("full", epochs=5), "tfds:celeb_a", "celeba_full"
+    return DCGANConfig.profile("small", epochs=4), "faces", "faces_small"

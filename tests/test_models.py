@@ -187,3 +187,19 @@ def test_config_json_round_trip(tmp_path):
     cfg = DCGANConfig(resolution=32, pooling=True, z_prior="normal")
     cfg.to_json(tmp_path / "c.json")
     assert DCGANConfig.from_json(tmp_path / "c.json") == cfg
+
+
+@pytest.mark.parametrize("switch,broken", [
+    (None, set()),
+    ("pooling", {0}), ("hidden_dense", {1}), ("bn_on_g_output", {2}), ("g_batchnorm", {2}),
+    ("bn_on_d_input", {3}), ("d_batchnorm", {3}), ("g_leaky_relu", {4}),
+    ("g_sigmoid_output", {4}), ("d_relu", {5}),
+])
+def test_guideline_checklist_flags_exactly_the_broken_guideline(switch, broken):
+    cfg = DCGANConfig(resolution=32, width=8)
+    if switch:
+        # Switches that remove BN are "on" when False; the rest when True.
+        cfg = cfg.replace(**{switch: switch not in ("g_batchnorm", "d_batchnorm")})
+    rows = models.guideline_checklist(models.build_generator(cfg),
+                                      models.build_discriminator(cfg))
+    assert {i for i, (_, holds, _) in enumerate(rows) if not holds} == broken
