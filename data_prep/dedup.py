@@ -137,17 +137,23 @@ def merge(*groupings, n: int) -> list[list[int]]:
 
 
 class Features:
-    """What the three methods need of each image, gathered in one pass (a few KB each)."""
+    """What a method needs of each image, gathered in one pass (a few KB per image): the
+    exact key always, 32x32 thumbnails for "ae", 64-bit hashes for "phash"."""
 
-    def __init__(self):
+    def __init__(self, method: str = "ae"):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.method = method
         self.keys: list[str] = []
         self.thumbs: list[np.ndarray] = []
         self.phash: list[np.ndarray] = []
 
     def add(self, img: np.ndarray):
         self.keys += exact_keys([img])
-        self.thumbs.append(thumbnail(img))
-        self.phash.append(phash_bits([img])[0])
+        if self.method == "ae":
+            self.thumbs.append(thumbnail(img))
+        elif self.method == "phash":
+            self.phash.append(phash_bits([img])[0])
 
     def __len__(self):
         return len(self.keys)
@@ -156,19 +162,16 @@ class Features:
 def find_groups(images, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
                 seed: int = 0, encoder=None) -> list[list[int]]:
     """Duplicate groups of a list of uint8 RGB images by one method (exact ones included)."""
-    feats = Features()
+    feats = Features(method)
     for img in images:
         feats.add(img)
-    return group(feats, method, epochs=epochs, threshold=threshold, seed=seed,
-                 encoder=encoder)
+    return group(feats, epochs=epochs, threshold=threshold, seed=seed, encoder=encoder)
 
 
-def group(feats: Features, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
-          seed: int = 0, encoder=None) -> list[list[int]]:
+def group(feats: Features, *, epochs: int = 50, threshold: float = 0.5, seed: int = 0,
+          encoder=None) -> list[list[int]]:
     """Duplicate groups from gathered features: exact-hash buckets merged with the method's."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
-    n = len(feats)
+    method, n = feats.method, len(feats)
     exact = buckets(feats.keys)
     if method == "exact" or n == 0:
         return merge(exact, n=n)
@@ -252,7 +255,9 @@ def dedup(work, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
     crops = kept_crops(manifest)
     if not crops:
         raise FileNotFoundError(f"{manifest.path}: no kept face crops; run detect first")
-    feats, readable = Features(), []
+    if method == "ae" and len(crops) < 2:
+        method = "exact"  # nothing to learn from, nothing to compare
+    feats, readable = Features(method), []
     for c in tqdm(crops, desc="dedup: reading crops", unit="crop", dynamic_ncols=True):
         try:
             feats.add(load_rgb(manifest.resolve(c["crop"])))
@@ -260,9 +265,7 @@ def dedup(work, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
         except (OSError, ValueError) as err:  # a crop deleted or damaged since detect ran
             manifest.append("dedup", c["crop"], "failed", reason=f"cannot read crop: {err}")
     crops = readable
-    if method == "ae" and len(crops) < 2:
-        method = "exact"  # nothing to learn from, nothing to compare
-    groups = group(feats, method, epochs=epochs, threshold=threshold, seed=seed)
+    groups = group(feats, epochs=epochs, threshold=threshold, seed=seed)
     # Keep the crop cut from the largest face box of each group: the most detail.
     groups = [sorted(g, key=lambda i: (-crops[i]["box"][2] * crops[i]["box"][3], i))
               for g in groups]
