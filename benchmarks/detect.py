@@ -88,7 +88,7 @@ def main():
     args = ap.parse_args()
     cfg = DetectConfig()
     print(f"OpenCV {cv2.__version__}, Haar frontal-face cascade, min_size {cfg.min_size}, "
-          f"min_score {cfg.min_score}, min_neighbors {cfg.min_neighbors}")
+          f"min_score {cfg.score_floor}, min_neighbors {cfg.min_neighbors}")
     quality(cfg, args.seeds)
     speed(cfg, args.scenes)
 

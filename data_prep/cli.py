@@ -52,9 +52,10 @@ def _add_detect(p):
     p.add_argument("--size", type=int, choices=(64, 128), default=64, help="crop side")
     p.add_argument("--margin", type=float, default=0.2, help="margin around the face box")
     p.add_argument("--pad", choices=("reflect", "edge", "constant"), default="reflect")
-    p.add_argument("--min-score", type=float, default=1.0, help="detector score to keep")
-    p.add_argument("--processes", type=_positive(int), default=None,
-                   help="detector processes (default: every core)")
+    p.add_argument("--min-score", type=float, default=None,
+                   help="detector score to keep (default: 1.0 for haar, 0.8 for yunet)")
+    p.add_argument("--threads", type=_positive(int), default=None,
+                   help="photos decoded and searched at once (default: one per core)")
     p.add_argument("--redo", action="store_true", help="detect again in recorded photos")
 
 
@@ -168,7 +169,7 @@ def run(args) -> None:
     if cmd in ("detect", "all"):
         from data_prep.detect import detect
 
-        counts = detect(work, images, cfg, workers=args.processes, redo=args.redo)
+        counts = detect(work, images, cfg, workers=args.threads, redo=args.redo)
         print(f"detect: {_fmt(counts)}")
     if cmd in ("dedup", "all"):
         from data_prep.dedup import dedup

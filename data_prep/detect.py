@@ -39,7 +39,9 @@ class DetectConfig:
     margin: float = 0.2  # added on each side of the face box, as a fraction of its side
     pad: str = "reflect"  # how the crop is filled where it runs past the photo's border
     max_padding: float = 0.4  # reject crops with more than this fraction of padded area
-    min_score: float = 1.0  # Haar: final-stage weight (false alarms score ~0); YuNet: score
+    # None: 1.0 for Haar's final-stage weight (faces in our tests ~2-8, a false alarm on
+    # skimage's cell photo 0.15; not every false alarm scores low), 0.8 for YuNet's [0, 1].
+    min_score: float | None = None
     min_neighbors: int = 5  # Haar: overlapping hits needed to report a face
     scale_factor: float = 1.1  # Haar: step between searched face sizes
     overlap: float = 0.3  # IoU above which the smaller of two boxes is dropped
@@ -54,6 +56,13 @@ class DetectConfig:
             raise ValueError(f"pad must be one of {sorted(PADS)}, got {self.pad!r}")
         if self.min_size < 1 or not 0 <= self.margin <= 2 or not 0 <= self.max_padding <= 1:
             raise ValueError("min_size must be >= 1, margin in [0, 2], max_padding in [0, 1]")
+
+    @property
+    def score_floor(self) -> float:
+        """The detector score a box needs to be kept."""
+        if self.min_score is not None:
+            return self.min_score
+        return 1.0 if self.detector == "haar" else 0.8
 
     def search_scale(self, shape) -> float:
         """How much to shrink a photo before the Haar search.
@@ -108,7 +117,9 @@ class YuNetDetector:
                 f"{path or '(none given)'}: YuNet model file not found; pass the path of "
                 "face_detection_yunet_2023mar.onnx from the OpenCV model zoo (--yunet-model)")
         self.cfg = cfg
-        self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.5, 0.3, 5000)
+        # A low threshold here, so weak boxes are reported and rejected (with their score)
+        # by judge() like Haar's, not silently dropped.
+        self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), 0.3, 0.3, 5000)
 
     def __call__(self, rgb: np.ndarray) -> list[tuple[list[float], float]]:
         h, w = rgb.shape[:2]
@@ -184,8 +195,8 @@ def judge(detections, shape, cfg: DetectConfig) -> list[dict]:
         clash = max((iou(box, k) for k in kept), default=0.0)
         if side < cfg.min_size:
             item["reason"] = f"too small: {side:.0f} px < {cfg.min_size} px"
-        elif score < cfg.min_score:
-            item["reason"] = f"low score: {score:.2f} < {cfg.min_score:g}"
+        elif score < cfg.score_floor:
+            item["reason"] = f"low score: {score:.2f} < {cfg.score_floor:g}"
         elif clash > cfg.overlap:
             item["reason"] = f"overlaps a larger face box (IoU {clash:.2f})"
         elif padded > cfg.max_padding:

@@ -163,6 +163,10 @@ def test_missing_detector_files_are_clear_errors(monkeypatch, tmp_path):
         haar_cascade_path()
     with pytest.raises(ValueError, match="size must be 64 or 128"):
         DetectConfig(size=32)
+    # Scores differ in kind: Haar's stage weight (faces 2-8), YuNet's confidence in [0, 1].
+    assert DetectConfig().score_floor == 1.0
+    assert DetectConfig(detector="yunet").score_floor == 0.8
+    assert DetectConfig(detector="yunet", min_score=0.5).score_floor == 0.5
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
