@@ -288,7 +288,9 @@ def arithmetic_success(G, probes, pools, target: dict, *, k: int = 3, pixel: boo
     means; k=1: single exemplars) and renders Fig. 7's centre and n_neighbours noisy
     neighbours of Y. With pixel=True the same sum is done on the exemplars' images, one
     output per trial; the same seed draws the same exemplars either way.
-    Returns {"share", "outputs", "per_factor": {factor: share on that factor alone}}.
+    Returns {"share", "outputs", "per_factor": {factor: share on that factor alone},
+    "images": the outputs}. A probe can be fooled by a pixel overlay it was never trained on,
+    so judge pixel-space outputs also by how far they lie from real images.
     """
     pools = [np.asarray(p, np.float32) for p in pools]
     for name, pool in zip("ABC", pools):
@@ -306,7 +308,8 @@ def arithmetic_success(G, probes, pools, target: dict, *, k: int = 3, pixel: boo
     pred = probes.predict(images)
     per_factor = {f: float(attribute_match(pred, {f: want}).mean()) for f, want in target.items()}
     ok = attribute_match(pred, target)
-    return {"share": float(ok.mean()), "outputs": int(ok.size), "per_factor": per_factor}
+    return {"share": float(ok.mean()), "outputs": int(ok.size), "per_factor": per_factor,
+            "images": images}
 
 
 def turn_monotonic_share(G, probes, z, v, factor: str = "yaw",
