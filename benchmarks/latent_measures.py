@@ -113,10 +113,8 @@ def measure_turn(gan, probes, args, rng_seed):
                                           tol=args.tol)
         u = rng.standard_normal(z_dim)
         u *= np.linalg.norm(v) / np.linalg.norm(u)
-        values = latent.turn_monotonic_share(gan, probes, z, u, "yaw", alphas)["values"]
-        steps = np.diff(values, axis=1)
-        # a random direction has no intended way: count it monotonic if it is either way
-        either = ((steps >= -args.tol).all(1) | (steps <= args.tol).all(1)).mean()
+        either = latent.turn_monotonic_share(gan, probes, z, u, "yaw", alphas, direction=0,
+                                             tol=args.tol)["share"]
         shares.append(res["share"]), changes.append(res["mean_change"])
         random_shares.append(either), norms.append(np.linalg.norm(v))
     n = per_v * args.turn_vectors

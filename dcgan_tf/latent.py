@@ -318,16 +318,22 @@ def turn_monotonic_share(G, probes, z, v, factor: str = "yaw",
     """Share of z whose probed `factor` moves monotonically in `direction` along z + alpha v.
 
     A path counts as monotonic when no step goes back by more than `tol` (the probe's own
-    jitter). Also returns the mean end-to-end change and the (n, len(alphas)) probed values.
+    jitter). direction=0 accepts either way: the fair count for a random direction, which
+    has no intended way. Also returns the mean end-to-end change (in `direction`, or its
+    size for 0) and the (n, len(alphas)) probed values.
     """
+    if direction not in (-1, 0, 1):
+        raise ValueError(f"direction must be -1, 0 or 1, got {direction}")
     paths = apply_turn(z, v, alphas)
     n, a, _ = paths.shape
     values = np.asarray(probes.predict(render(G, paths.reshape(n * a, -1)))[factor],
                         np.float64).reshape(n, a)
-    steps = direction * np.diff(values, axis=1)
-    monotonic = (steps >= -tol).all(axis=1)
-    return {"share": float(monotonic.mean()), "n": n,
-            "mean_change": float(direction * (values[:, -1] - values[:, 0]).mean()),
+    steps = np.diff(values, axis=1)
+    up, down = (steps >= -tol).all(axis=1), (steps <= tol).all(axis=1)
+    monotonic = {1: up, -1: down, 0: up | down}[direction]
+    change = values[:, -1] - values[:, 0]
+    change = np.abs(change) if direction == 0 else direction * change
+    return {"share": float(monotonic.mean()), "n": n, "mean_change": float(change.mean()),
             "values": values}
 
 

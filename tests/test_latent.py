@@ -247,6 +247,10 @@ def test_turn_vector_turns_every_face_and_a_random_vector_does_not(faces):
     assert res["share"] == 1.0 and res["values"].shape == (20, 9) and res["mean_change"] > 0
     backwards = latent.turn_monotonic_share(faces, faces, z, v * 0.3, direction=-1)
     assert backwards["share"] == 0.0
+    either = latent.turn_monotonic_share(faces, faces, z, -v * 0.3, direction=0)
+    assert either["share"] == 1.0 and either["mean_change"] > 0
+    with pytest.raises(ValueError, match="direction"):
+        latent.turn_monotonic_share(faces, faces, z, v, direction=2)
     rng = np.random.default_rng(13)
     shares = [latent.turn_monotonic_share(
         faces, faces, z[:5], rng.standard_normal(D) * np.linalg.norm(v * 0.3) / np.sqrt(D)
