@@ -29,13 +29,14 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import os
+import warnings
 import zipfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-VERSION = 1  # bump whenever a drawing or sampling change alters the images: it keys caches
+VERSION = 2  # bump whenever a drawing or sampling change alters the images: it keys caches
 CHUNK = 500
 NAMES = ("faces", "rooms")
 FACE_BINARY = ("smiling", "glasses", "beard")
@@ -58,8 +59,8 @@ _BG_RGB = np.array([  # (top colour, bottom colour) per background
     [[0.30, 0.30, 0.32], [0.12, 0.12, 0.14]], [[0.62, 0.82, 0.96], [0.36, 0.58, 0.82]],
 ], np.float32)
 _EYE_RGB = np.array([[0.30, 0.18, 0.08], [0.22, 0.42, 0.70], [0.28, 0.48, 0.28]], np.float32)
-_FRAME_RGB = np.array([[0.05, 0.05, 0.06], [0.35, 0.18, 0.08], [0.55, 0.08, 0.10],
-                       [0.75, 0.62, 0.30]], np.float32)
+_FRAME_RGB = np.array([[0.05, 0.05, 0.06], [0.30, 0.15, 0.07], [0.50, 0.06, 0.08],
+                       [0.08, 0.12, 0.35]], np.float32)
 
 
 _LIT, _HAIR = 128, 255  # aux channel: 0 unlit, 128 lit by the head's light, 255 lit + strands
@@ -83,7 +84,8 @@ class _DisplayList:
         self.items = []
 
     def add(self, contours, color, where=True, layer="img", stroke=None, obj=0):
-        """contours: (n, k, 2) pixel arrays; color: (n, C) or (C,) in 0..255.
+        """contours: (n, k, 2) arrays in canvas pixels (pixel i spans [i, i + 1]);
+        color: (n, C) or (C,) in 0..255.
 
         obj > 0 also paints the object id (without anti-aliasing) into the "ids" layer, so
         the objects drawn last own the pixels: masks of what is visible.
@@ -91,7 +93,9 @@ class _DisplayList:
         n = self.n
         pts = []
         for c in contours:
-            p = np.round(np.asarray(c, np.float64) * (1 << _SHIFT)).astype(np.int32)
+            # OpenCV puts pixel centres on whole numbers: shift by half a pixel, so that a
+            # picture centred at R / 2 is exactly mirror-symmetric
+            p = np.round((np.asarray(c, np.float64) - 0.5) * (1 << _SHIFT)).astype(np.int32)
             pts.append(np.ascontiguousarray(np.broadcast_to(p, (n,) + p.shape[-2:])))
         color = np.asarray(color, np.float64)
         color = np.broadcast_to(color, (n, color.shape[-1])).tolist()
@@ -422,15 +426,22 @@ def _face_list(f: dict, R: int) -> _DisplayList:
     beard_y = np.concatenate([top_y, low_y[:, ::-1]], -1)
     beard_x = np.concatenate([np.sin(psi + a), np.sin(psi[::-1] + a) * 1.05], -1)
     beard_x = _on_head(beard_x, beard_y, sa)
-    dl.add([P(beard_x, beard_y)], _rgba(hair * 0.8, _HAIR), where=f["beard"] == 1)
+    # a beard as dark as the skin would vanish: keep it at least 0.18 darker than the skin
+    luma = np.array([0.3, 0.59, 0.11])
+    beard = hair * 0.8
+    lb, ls = beard @ luma, skin @ luma
+    close = np.abs(lb - ls) < 0.18
+    beard = np.where(close[:, None], beard * (np.maximum(ls - 0.18, 0.04) / lb)[:, None], beard)
+    dl.add([P(beard_x, beard_y)], _rgba(beard, _HAIR), where=f["beard"] == 1)
 
     # mouth: the corners rise with `smile`; a wide smile opens and shows teeth
     u = np.linspace(-1, 1, 15)
-    hw = 0.38 + 0.12 * np.maximum(smile, 0)
+    hw = 0.42 + 0.12 * np.maximum(smile, 0)
     mx = 0.99 * np.sin(u * hw + a)
-    yc = 0.78 - 0.26 * smile * u * u + 0.07 * np.maximum(smile, 0)
+    yc = 0.78 - 0.3 * smile * u * u + 0.08 * np.maximum(smile, 0)
     env = np.sqrt(1 - u * u)
-    opening = np.maximum(smile - 0.25, 0) * 0.42
+    # the mouth opens quickly above neutral, so every smile shows teeth even at 32x32
+    opening = np.clip((smile - 0.15) / 0.3, 0, 1) * 0.16 + np.maximum(smile - 0.45, 0) * 0.2
     lower_top = yc + opening * (1 - u * u)
     lips = skin * np.array([0.9, 0.55, 0.55]) + np.array([0.1, 0.0, 0.0])
 
@@ -442,7 +453,7 @@ def _face_list(f: dict, R: int) -> _DisplayList:
     dl.add([band(mx, lower_top, lower_top + 0.09 * env)], _rgba(lips * 1.08, _LIT))
     is_open = opening[:, 0] > 0.01
     dl.add([band(mx, yc, lower_top)], _rgba([0.3, 0.08, 0.08], _LIT), where=is_open)
-    teeth = yc + np.minimum(0.65 * opening, 0.12) * (1 - u * u)
+    teeth = yc + np.minimum(0.75 * opening, 0.14) * (1 - u * u)
     dl.add([band(mx[:, 1:-1], yc[:, 1:-1], teeth[:, 1:-1])], _rgba([0.97, 0.95, 0.9], _LIT),
            where=is_open)
     dl.add([P(mx, yc)], _rgba([0.25, 0.08, 0.08], _LIT), stroke=stroke)
@@ -460,7 +471,7 @@ def _face_list(f: dict, R: int) -> _DisplayList:
     square = f["glasses_style"][:, None] == 1
     ct = np.where(square, np.sign(ct) * np.abs(ct) ** 0.45, ct)
     st = np.where(square, np.sign(st) * np.abs(st) ** 0.45, st)
-    w = 0.08
+    w = 0.09
     for s, (ex, ec) in zip((-1, 1), eyes):
         seen = on & (ec[:, 0] >= 0.05)
         rx = 0.27 * ec + 0.02
@@ -542,7 +553,7 @@ def _sample_rooms(rng: np.random.Generator, n: int) -> dict:
         "lamp": (rng.random(n) < 0.5).astype(np.int64),
         "picture": (rng.random(n) < 0.5).astype(np.int64),
         # the room and the camera
-        "room_w": rng.uniform(3.6, 4.2, n),
+        "room_w": rng.uniform(3.8, 4.4, n),
         "room_d": rng.uniform(4.0, 4.6, n),
         "room_h": rng.uniform(2.5, 2.8, n),
         "cam_x": rng.uniform(-0.3, 0.3, n),
@@ -563,19 +574,19 @@ def _sample_rooms(rng: np.random.Generator, n: int) -> dict:
         # windows: wall slots (0 left, 1 right, 2 back), size, sky, curtains
         "window_slot_a": slots[:, 0],
         "window_slot_b": slots[:, 1],
-        "window_w": rng.uniform(0.8, 1.05, n),
-        "window_h": rng.uniform(1.0, 1.25, n),
-        "window_y": rng.uniform(0.85, 1.05, n),
+        "window_w": rng.uniform(0.85, 1.0, n),
+        "window_h": rng.uniform(1.2, 1.4, n),
+        "window_y": rng.uniform(0.8, 0.95, n),
         "sky": rng.integers(0, len(_SKY_RGB), n),
         "trim": rng.integers(0, len(_TRIM_RGB), n),
         "curtains": (rng.random(n) < 0.5).astype(np.int64),
         "curtain_hue": rng.uniform(0, 1, n),
         # the door, on a side wall nearer the camera, and the picture above the bed
         "door_side": rng.choice([-1, 1], n),
-        "door_z": rng.uniform(1.6, 1.7, n),  # distance of the door's far edge from the back
+        "door_z": rng.uniform(1.7, 1.8, n),  # distance of the door's far edge from the back
         "door_color": rng.integers(0, len(_DOOR_RGB), n),
-        "picture_w": rng.uniform(0.5, 0.8, n),
-        "picture_h": rng.uniform(0.36, 0.5, n),
+        "picture_w": rng.uniform(0.6, 0.8, n),
+        "picture_h": rng.uniform(0.4, 0.52, n),
         "art_hue": rng.uniform(0, 1, n),
         "texture": rng.integers(0, 16, n),
     }
@@ -663,7 +674,7 @@ def _room_list(f: dict, R: int) -> _DisplayList:
     trim = _TRIM_RGB[f["trim"]]
     sky = _SKY_RGB[f["sky"]]
     ww, wh, wy = c["window_w"], c["window_h"], c["window_y"]
-    side_far = D - 0.45  # side-wall windows end this far from the back wall
+    side_far = D - 0.55  # side-wall windows end this far from the back wall
     oid = _OBJ_ID["window"]
     for k, slot_key in enumerate(("window_slot_a", "window_slot_b")):
         show = f["window_count"] > k
@@ -682,17 +693,24 @@ def _room_list(f: dict, R: int) -> _DisplayList:
                    _rgba(trim, _LIT), where=on, stroke=line, obj=oid)
             dl.add([quad_x(wall_x * 0.999, wy + 0.55 * wh, wy + wh, z0 + 0.6 * ww, z1)],
                    _rgba(np.minimum(sky * 1.25 + 0.1, 1)), where=on & (f["sky"] != 2))
+            # daylight through the window lands on the floor beside the wall
+            inward = wall_x - np.sign(wall_x) * 0.9
+            dl.add([proj(np.concatenate([wall_x, wall_x, inward, inward], -1), 0,
+                         np.concatenate([z0, z1, z1 - 0.3, z0 - 0.3], -1))], _soft(1.27),
+                   where=on & (f["sky"] != 2), layer="soft")
         # on the back wall, on the side away from the nightstand
         on = show & (slot == 2)
         s_ = -c["side"]
-        xa = s_ * (W2 - 0.25)
-        xb = s_ * (W2 - 0.25 - ww)
+        xa = s_ * (W2 - 0.3)
+        xb = s_ * (W2 - 0.3 - ww)
         x0, x1 = np.minimum(xa, xb), np.maximum(xa, xb)
         dl.add([quad_z(D, x0 - 0.06, x1 + 0.06, wy - 0.06, wy + wh + 0.06)],
                _rgba(trim, _LIT), where=on, obj=oid)
         dl.add([quad_z(D, x0, x1, wy, wy + wh)], _rgba(sky), where=on, obj=oid)
         dl.add([quad_z(D, x0 + 0.55 * ww, x1, wy + 0.55 * wh, wy + wh)],
                _rgba(np.minimum(sky * 1.25 + 0.1, 1)), where=on & (f["sky"] != 2))
+        dl.add([quad_y(zero, x0 - 0.1, x1 + 0.1, D - 1.2, D)], _soft(1.27),
+               where=on & (f["sky"] != 2), layer="soft")
         dl.add([proj((x0 + x1) / 2, np.concatenate([wy, wy + wh], -1), D)], _rgba(trim, _LIT),
                where=on, stroke=line, obj=oid)
         dl.add([proj(np.concatenate([x0, x1], -1), wy + 0.6 * wh, D)], _rgba(trim, _LIT),
@@ -896,9 +914,6 @@ def _draw_chunk(name: str, f: dict, size: int):
     return draw_rooms(f, size)
 
 
-def _draw_chunk_in_worker(name, f, size):
-    cv2.setNumThreads(1)  # the pool is the parallelism: do not oversubscribe the cores
-    return _draw_chunk(name, f, size)
 
 
 def default_workers() -> int:
@@ -911,11 +926,19 @@ def default_workers() -> int:
 
 def _make(name: str, n: int, seed: int, size: int, factors, workers, progress):
     _canvas_size(size)
-    f = sample_factors(name, n, seed, factors)
+    return _make_from(name, sample_factors(name, n, seed, factors), size, workers, progress)
+
+
+def _make_from(name: str, f: dict, size: int, workers, progress):
+    """Draw the images of factor rows `f` in chunks, in parallel, and assemble the labels."""
+    _canvas_size(size)
+    n = len(next(iter(f.values())))
     starts = list(range(0, n, CHUNK))
     chunks = [{k: v[s:s + CHUNK] for k, v in f.items()} for s in starts]
     workers = default_workers() if workers is None else workers
     workers = max(1, min(workers, len(chunks)))
+    if "fork" not in multiprocessing.get_all_start_methods():
+        workers = 1  # Windows: draw in this process
     images = np.empty((n, size, size, 3), np.uint8)
     masks = {}
     if name == "rooms":
@@ -936,13 +959,23 @@ def _make(name: str, n: int, seed: int, size: int, factors, workers, progress):
         for s, chunk in zip(starts, chunks):
             store(s, _draw_chunk(name, chunk, size))
     else:
-        # "spawn": a fork of a process that already runs TensorFlow threads can deadlock
-        ctx = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futures = {pool.submit(_draw_chunk_in_worker, name, chunk, size): s
-                       for s, chunk in zip(starts, chunks)}
-            for fut in concurrent.futures.as_completed(futures):
-                store(futures[fut], fut.result())
+        # Forked workers: "spawn" would re-run an unguarded __main__ (a script, or
+        # `python -m dcgan_tf`) in every worker. The workers use only numpy and OpenCV; with
+        # OpenCV's own thread pool off while forking, no lock a parent thread holds (e.g.
+        # TensorFlow's) is ever needed in a child.
+        threads = cv2.getNumThreads()
+        cv2.setNumThreads(1)
+        try:
+            with warnings.catch_warnings():  # Python >= 3.12 warns about forking with threads
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx = multiprocessing.get_context("fork")
+                with concurrent.futures.ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                    futures = {pool.submit(_draw_chunk, name, chunk, size): s
+                               for s, chunk in zip(starts, chunks)}
+                    for fut in concurrent.futures.as_completed(futures):
+                        store(futures[fut], fut.result())
+        finally:
+            cv2.setNumThreads(threads)
     bar.close()
     labels = dict(f)
     for k, m in masks.items():
@@ -990,6 +1023,26 @@ def make(name: str, n: int, seed: int = 0, size: int = 64, **kwargs):
     return (make_faces if name == "faces" else make_rooms)(n, seed, size, **kwargs)
 
 
+def vary(name: str, factor: str, values, seed: int = 0, size: int = 64, index: int = 0,
+         factors: dict | None = None):
+    """Image `index` of make(name, ..., seed) drawn once per value of one factor.
+
+    Everything else stays as drawn (or as set by `factors`), so the row shows what that one
+    factor does: vary("faces", "yaw", np.linspace(-1, 1, 9)) turns one face from left to
+    right. Returns (images, labels) like make().
+    """
+    values = np.asarray(values)
+    base = sample_factors(name, index + 1, seed, None)
+    f = {k: np.repeat(v[index:index + 1], len(values)) for k, v in base.items()}
+    fixed = dict(factors or {}, **{factor: values})
+    for k, v in fixed.items():
+        if k not in f:
+            raise ValueError(f"unknown {name} factor {k!r}; known: {sorted(f)}")
+        f[k] = np.broadcast_to(np.asarray(v), (len(values),)).astype(f[k].dtype)
+    f = _consistent(name, f, set(fixed))
+    return _make_from(name, f, size, workers=1, progress=False)
+
+
 def cache_path(name: str, n: int, seed: int = 0, size: int = 64) -> Path:
     """Where load() keeps a data set: keyed by everything that changes its content."""
     from dcgan_tf.config import cache_dir
@@ -1010,8 +1063,6 @@ def load(name: str, n: int, seed: int = 0, size: int = 64, workers: int | None =
         try:
             return _read_npz(path)
         except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
-            import warnings
-
             warnings.warn(f"{path}: unreadable cache ({err}); drawing the data again",
                           stacklevel=2)
     images, labels = make(name, n, seed, size, workers=workers)
