@@ -6,8 +6,8 @@ callable z -> images in [-1, 1]. The z maths is plain numpy; images come back as
 Why slerp. Both priors put nearly all their mass on a thin shell. For z_dim = 100 a uniform z
 on [-1, 1]^100 has |z| = sqrt(100/3) = 5.77 +- 0.26 and a normal z has |z| = 10 +- 0.71. The
 straight line between two independent draws cuts through the inside of the shell: its
-midpoint has norm ~|z|/sqrt(2) (4.1 and 7.1), 6.6 and 4.1 standard deviations below every z
-that G saw in training. Slerp turns the direction along the great circle at constant angular
+midpoint has norm ~|z|/sqrt(2) (4.1 and 7.1), some 6.6 and 4.1 standard deviations of |z|
+below the shell that G was trained on. Slerp turns the direction along the great circle at constant angular
 speed and moves the length linearly, so every point of the path has a typical norm. For the
 normal prior that is the whole story: the normal is rotation-invariant, so a slerp point is
 distributed like a fresh draw. For the paper's uniform prior it is only half of it: the cube
@@ -81,7 +81,7 @@ def lerp(z0, z1, t) -> np.ndarray:
     """Points (1 - t) z0 + t z1 on the straight line, one row per value of t."""
     z0, z1 = np.asarray(z0, np.float64), np.asarray(z1, np.float64)
     t = np.atleast_1d(np.asarray(t, np.float64))[:, None]
-    return ((1 - t) * z0 + t * z1).astype(np.float32)
+    return (1 - t) * z0 + t * z1
 
 
 def slerp(z0, z1, t, eps: float = 1e-6) -> np.ndarray:

@@ -360,3 +360,32 @@ def test_tools_run_on_a_real_untrained_dcgan(tiny_cfg):
 class _MeanBrightness:
     def predict(self, images):
         return {"bright": np.asarray(images, float).mean(axis=(1, 2, 3))}
+
+
+def test_measurements_with_the_real_probes_on_a_tiny_dcgan(tmp_path, monkeypatch):
+    """The probes' real interface end to end: briefly trained probes, an untrained G."""
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    from dcgan_tf.config import DCGANConfig
+    from dcgan_tf.probes import train_probes
+    from dcgan_tf.train import build_gan
+
+    probes = train_probes("faces", 32, n_train=256, epochs=1, verbose=0)
+    gan = build_gan(DCGANConfig(resolution=32, width=8, batch_size=16))
+    concepts = {"A": {"smiling": True, "beard": False}, "B": {"smiling": False, "beard": False},
+                "C": {"smiling": False, "beard": True},
+                "left": lambda p: -p["yaw"], "right": lambda p: p["yaw"]}
+    pools = latent.pick_exemplars_by_probes(gan, probes, concepts, n=200, k=4)
+    res = latent.arithmetic_success(gan, probes, [pools[k] for k in "ABC"],
+                                    {"smiling": True, "beard": True}, trials=2)
+    assert res["outputs"] == 18 and 0 <= res["share"] <= 1
+    assert set(res["per_factor"]) == {"smiling", "beard"}
+    v = latent.turn_vector(pools["left"], pools["right"])
+    turn = latent.turn_monotonic_share(gan, probes, latent.sample_prior(5, seed=1), v,
+                                       direction=-1)
+    assert turn["values"].shape == (5, 9) and 0 <= turn["share"] <= 1
+    points = latent.sample_prior(3, seed=2)
+    ratios = latent.walk_smoothness(gan, points, 5, features=probes.features)
+    assert ratios.shape == (2,) and np.all(ratios >= 1)
+    idx, _ = latent.nearest_neighbours(latent.render(gan, points), latent.render(gan, points),
+                                       k=1, features=probes.features)
+    np.testing.assert_array_equal(idx[:, 0], [0, 1, 2])
