@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--xla", action="store_true", help="compile the train step with XLA (GPU)")
     t.add_argument("--no-score", action="store_true",
                    help="skip the probe Frechet distance after training on faces/rooms")
+    t.add_argument("--score-n", type=_positive, default=2000,
+                   help="images per set for the probe Frechet distance (default 2000)")
 
     s = sub.add_parser("sample", help="render a grid of samples from a run's checkpoint")
     s.add_argument("--run", required=True, help="run folder written by `train`")
@@ -100,7 +102,7 @@ def _train(args) -> int:
     if name in ("faces", "rooms") and not args.no_score:
         from dcgan_tf.report import score_run
 
-        report = score_run(out, name)
+        report = score_run(out, name, n=args.score_n)
         print(report.summary())
     return 0
 

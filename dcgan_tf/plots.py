@@ -88,14 +88,18 @@ def _smooth(y: np.ndarray, k: int) -> np.ndarray:
 
 def loss_figure(steps_csv, path=None):
     """Per-step D and G losses, and D(x) vs D(G(z)), smoothed, from a run's steps.csv."""
-    import matplotlib
-
+    # Saving to a file goes through a bare Figure: no pyplot state and no backend switch,
+    # so a callback writing loss.png cannot break a notebook's inline plots.
     if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+        from matplotlib.figure import Figure
 
+        fig = Figure(figsize=(11, 3.6))
+        ax1, ax2 = fig.subplots(1, 2)
+    else:
+        import matplotlib.pyplot as plt
+
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
     cols = read_csv_columns(steps_csv)
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
     if cols:
         step = cols["step"]
         k = max(1, len(step) // 50)
@@ -115,5 +119,4 @@ def loss_figure(steps_csv, path=None):
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=100)
-        plt.close(fig)
     return fig
