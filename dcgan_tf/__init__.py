@@ -11,6 +11,7 @@ Modules, in reading order:
   procedural  faces and bedrooms drawn with known generating factors
   probes      attribute classifiers for the procedural data, and the probe Frechet distance
   latent      interpolation, walks, concept-vector arithmetic
+  report      the main job's scores: probe Frechet distance and attribute rates of a run
 """
 
 from dcgan_tf.config import DCGANConfig, cache_dir, profile_name
