@@ -22,6 +22,9 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As dcgan_tf sets it (see dcgan_tf/__init__.py); it must precede TF's import. Compare with
+# TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/train_step.py
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -99,7 +102,7 @@ def time_step(cfg: DCGANConfig, steps: int, warmup: int = 3) -> float:
     return best
 
 
-def report(name: str, cfg: DCGANConfig, steps: int, ceiling: float) -> None:
+def report(name: str, cfg: DCGANConfig, steps: int, ceiling: float) -> float:
     gan = build_gan(cfg)
     f_g, f_d = forward_flops(gan.generator), forward_flops(gan.discriminator)
     p_g, p_d = profiler_flops(gan.generator), profiler_flops(gan.discriminator)
@@ -114,6 +117,7 @@ def report(name: str, cfg: DCGANConfig, steps: int, ceiling: float) -> None:
     print(f"  train-step GFLOP/image (3 F_G + 8 F_D): {per_image / 1e9:.3f}")
     print(f"  step time {seconds * 1000:.0f} ms   images/s {ips:.1f}")
     print(f"  achieved {achieved:.1f} GFLOP/s = {100 * achieved / ceiling:.0f}% of matmul")
+    return achieved
 
 
 def main(argv=None):
@@ -123,16 +127,23 @@ def main(argv=None):
     args = ap.parse_args(argv)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
           f"{os.cpu_count()} CPU cores, devices: "
-          f"{[d.device_type for d in tf.config.list_physical_devices()]}")
+          f"{[d.device_type for d in tf.config.list_physical_devices()]}, "
+          f"TF_ENABLE_ONEDNN_OPTS={os.environ['TF_ENABLE_ONEDNN_OPTS']}")
     ceiling = matmul_gflops()
     print(f"float32 matmul 2048x2048: {ceiling:.1f} GFLOP/s")
     configs = [("paper 64x64", DCGANConfig(resolution=64, width=64, batch_size=128)),
                ("small profile", DCGANConfig.profile("small"))]
+    achieved = {}
     for name, cfg in configs:
-        report(name, cfg, args.steps, ceiling)
+        achieved[name] = report(name, cfg, args.steps, ceiling)
         if args.xla:
-            report(name + " + XLA", cfg.replace(xla=True), args.steps, ceiling)
-    print(f"\nmatmul re-measured at the end: {matmul_gflops():.1f} GFLOP/s")
+            achieved[name + " + XLA"] = report(name + " + XLA", cfg.replace(xla=True),
+                                               args.steps, ceiling)
+    # The matmul figure drifts on a shared machine; the stricter ratio uses the best one.
+    best = max(ceiling, matmul_gflops())
+    print(f"\nmatmul re-measured at the end; best of both: {best:.1f} GFLOP/s")
+    for name, value in achieved.items():
+        print(f"  {name:22s} {value:6.1f} GFLOP/s = {100 * value / best:.0f}% of the best matmul")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,15 @@ Modules, in reading order:
   report      the main job's scores: probe Frechet distance and attribute rates of a run
 """
 
-from dcgan_tf.config import DCGANConfig, cache_dir, profile_name
+import os
+
+# TensorFlow turns on its oneDNN CPU kernels by default only on CPUs with AVX512-VNNI or AMX.
+# Elsewhere (most laptops, AMD servers, this kit's CI) they are off, and the DCGAN step runs
+# about 1.5x slower (benchmarks/train_step.py). The switch is read when TensorFlow loads, so
+# it takes effect only if dcgan_tf is imported first; an explicit user setting wins.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+from dcgan_tf.config import DCGANConfig, cache_dir, profile_name  # noqa: E402
 
 __all__ = ["DCGANConfig", "cache_dir", "profile_name"]
 __version__ = "0.1.0"

@@ -4,6 +4,8 @@ import os
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# The CPU kernels users get (dcgan_tf/__init__.py), even where a test imports TF first.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 # Generated data and trained probes go to one temporary cache per test session unless CI
 # (or the developer) points DCGAN_CACHE somewhere on purpose.
 os.environ.setdefault("DCGAN_CACHE", tempfile.mkdtemp(prefix="dcgan_cache_"))
