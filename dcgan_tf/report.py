@@ -52,18 +52,11 @@ class RunReport:
         return "\n".join(lines)
 
 
-def generate_uint8(gan, z, batch_size: int = 256) -> np.ndarray:
-    """uint8 samples of a DCGAN for latent vectors z, in batches (bounded memory)."""
-    from dcgan_tf.data import to_uint8
-
-    out = gan.generator.predict(np.asarray(z, np.float32), batch_size=batch_size, verbose=0)
-    return to_uint8(out, gan.cfg.pixel_range)
-
-
 def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
     """Score the last checkpoint of `run_dir` against procedural `name` data; writes
     RUN/report.json and returns the report."""
     from dcgan_tf import procedural, probes
+    from dcgan_tf.latent import render
     from dcgan_tf.train import build_gan, fixed_noise, load_run
 
     run_dir = Path(run_dir)
@@ -78,9 +71,9 @@ def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
     real, _ = procedural.load(name, n, seed=REAL_SEEDS[0], size=cfg.resolution)
     real2, _ = procedural.load(name, n, seed=REAL_SEEDS[1], size=cfg.resolution)
     z = fixed_noise(cfg, n, NOISE_SEED)
-    fake = generate_uint8(gan, z)
+    fake = render(gan, z)
     # The same architecture freshly initialised: what training started from.
-    untrained = generate_uint8(build_gan(cfg), z)
+    untrained = render(build_gan(cfg), z)
 
     real_feats = probe.features(real)
     fd = {key: probes.frechet_distance(probe.features(images), real_feats)
