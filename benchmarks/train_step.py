@@ -102,6 +102,37 @@ def time_step(cfg: DCGANConfig, steps: int, warmup: int = 3) -> float:
     return best
 
 
+def time_parts(cfg: DCGANConfig, reps: int = 5) -> None:
+    """GFLOP/s of each network alone, forward and forward + backward: where the time goes."""
+    gan = build_gan(cfg)
+    G, D = gan.generator, gan.discriminator
+    z = tf.random.uniform((cfg.batch_size, cfg.z_dim), -1, 1)
+    x = tf.random.uniform((cfg.batch_size, cfg.resolution, cfg.resolution, cfg.channels),
+                          -1, 1)
+
+    def forward_backward(net):
+        @tf.function
+        def run(inputs):
+            with tf.GradientTape() as tape:
+                y = tf.reduce_sum(net(inputs, training=True))
+            return tape.gradient(y, net.trainable_weights)  # weight and input gradients
+        return run
+
+    print(f"\nparts at batch {cfg.batch_size}:")
+    for name, net, inputs in (("G", G, z), ("D", D, x)):
+        flops = forward_flops(net) * cfg.batch_size
+        for label, fn, mult in (("forward", tf.function(lambda v: net(v, training=True)), 1),
+                                ("forward + backward", forward_backward(net), 3)):
+            tf.nest.map_structure(lambda t: t.numpy(), fn(inputs))
+            best = float("inf")
+            for _ in range(reps):
+                t = time.perf_counter()
+                tf.nest.map_structure(lambda t: t.numpy(), fn(inputs))
+                best = min(best, time.perf_counter() - t)
+            print(f"  {name} {label:18s} {best * 1000:6.0f} ms  "
+                  f"{mult * flops / best / 1e9:6.1f} GFLOP/s")
+
+
 def report(name: str, cfg: DCGANConfig, steps: int, ceiling: float) -> float:
     gan = build_gan(cfg)
     f_g, f_d = forward_flops(gan.generator), forward_flops(gan.discriminator)
@@ -124,6 +155,8 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=10, help="timed steps per configuration")
     ap.add_argument("--xla", action="store_true", help="also time with XLA")
+    ap.add_argument("--parts", action="store_true",
+                    help="also time G and D alone (paper model), forward and backward")
     args = ap.parse_args(argv)
     print(f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
           f"{os.cpu_count()} CPU cores, devices: "
@@ -139,6 +172,8 @@ def main(argv=None):
         if args.xla:
             achieved[name + " + XLA"] = report(name + " + XLA", cfg.replace(xla=True),
                                                args.steps, ceiling)
+    if args.parts:
+        time_parts(configs[0][1])
     # The matmul figure drifts on a shared machine; the stricter ratio uses the best one.
     best = max(ceiling, matmul_gflops())
     print(f"\nmatmul re-measured at the end; best of both: {best:.1f} GFLOP/s")
