@@ -51,3 +51,17 @@ def test_notebook_is_a_chapter(path):
     assert sum("DCGAN_PROFILE" in c for c in code) == 1, "the profile is read in one place"
     assert sum(c["cell_type"] == "markdown" for c in cells) >= len(code) // 2, "prose"
     assert "summary" in text(cells[-1]).lower() or "summary" in text(cells[-2]).lower()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_prose_names_only_what_the_code_defines(path):
+    """An upper-case name in the prose (TRAIN_MINUTES, ...) that no code cell uses is a
+    placeholder someone forgot to fill in."""
+    import re
+
+    cells = json.loads(path.read_text())["cells"]
+    code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    prose = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    names = set(re.findall(r"\b[A-Z]{2,}[A-Z0-9]*_[A-Z0-9_]+\b", prose))
+    undefined = {n for n in names if n not in code and n != "DCGAN_PROFILE"}
+    assert not undefined, f"{path.name}: prose names {sorted(undefined)}, unknown to the code"
