@@ -87,13 +87,15 @@ def train(cfg: DCGANConfig, source="faces", run_dir="runs/faces", *, resume: boo
         print(f"{run_dir}: already trained for {start} epochs (epochs={cfg.epochs}); "
               "nothing to do")
         return load_run(run_dir, strategy)
+    # Seed first: tf.data's shuffle seeds combine with TF's global seed, so building the
+    # pipeline before seeding made a run depend on what the process had seeded before.
+    keras.utils.set_random_seed(cfg.seed)
     # Read the data before touching the run folder: a bad source leaves nothing behind.
     batches, steps = make_dataset(source, cfg, start_epoch=start, epochs=cfg.epochs,
                                   cache=cache)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.to_json(run_dir / "config.json")
 
-    keras.utils.set_random_seed(cfg.seed)
     gan = build_gan(cfg, strategy)
     if start > 0:
         checkpoint.restore(gan, run_dir)

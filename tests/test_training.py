@@ -83,6 +83,19 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, digits, tmp_path):
     assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3"]  # no epoch lost or doubled
 
 
+def test_a_run_does_not_depend_on_what_the_process_seeded_before(tiny_cfg, digits, tmp_path):
+    # A notebook trains after other cells have seeded TF; the run must still be the same.
+    import tensorflow as tf
+
+    cfg = tiny_cfg.replace(epochs=1)
+    results = []
+    for i, history in enumerate((123, 456)):
+        tf.random.set_seed(history)
+        results.append(weights(train(cfg, digits, tmp_path / f"run{i}", verbose=0)))
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+
+
 def test_crash_while_saving_keeps_the_last_good_checkpoint(tiny_cfg, digits, tmp_path,
                                                            monkeypatch):
     run = tmp_path / "run"
