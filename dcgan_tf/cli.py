@@ -100,12 +100,8 @@ def _train(args) -> int:
           f"loss curves: {out / 'loss.png'}, progress: {out / 'progress.gif'}")
     name = str(args.data).split(":")[0]
     if name in ("faces", "rooms") and not args.no_score:
-        import tensorflow as tf
-
         from dcgan_tf.report import score_run
 
-        # predict() on several small models in a row trips TF's retracing warning; harmless.
-        tf.get_logger().setLevel("ERROR")
         report = score_run(out, name, n=args.score_n)
         print(report.summary())
     return 0

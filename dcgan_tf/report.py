@@ -55,7 +55,9 @@ class RunReport:
 def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
     """Score the last checkpoint of `run_dir` against procedural `name` data; writes
     RUN/report.json and returns the report."""
-    from dcgan_tf import procedural, probes
+    import keras
+
+    from dcgan_tf import checkpoint, procedural, probes
     from dcgan_tf.latent import render
     from dcgan_tf.train import build_gan, fixed_noise, load_run
 
@@ -72,14 +74,14 @@ def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
     real2, _ = procedural.load(name, n, seed=REAL_SEEDS[1], size=cfg.resolution)
     z = fixed_noise(cfg, n, NOISE_SEED)
     fake = render(gan, z)
-    # The same architecture freshly initialised: what training started from.
+    # Seeded as train() seeds it before building: exactly the generator the run started
+    # from, so the figure does not depend on what the process drew before.
+    keras.utils.set_random_seed(cfg.seed)
     untrained = render(build_gan(cfg), z)
 
     real_feats = probe.features(real)
     fd = {key: probes.frechet_distance(probe.features(images), real_feats)
           for key, images in (("trained", fake), ("untrained", untrained), ("real", real2))}
-    from dcgan_tf import checkpoint
-
     report = RunReport(
         name=name, resolution=cfg.resolution, n=n,
         epochs=checkpoint.saved_epoch(run_dir),

@@ -40,6 +40,24 @@ def test_score_run_matches_an_independent_computation(faces_run):
     assert "untrained generator" in text and "smiling" in text
 
 
+def test_the_untrained_generator_is_the_one_the_run_started_from(faces_run, monkeypatch):
+    import keras
+    from PIL import Image
+
+    from dcgan_tf import latent, plots, train as train_module
+
+    built = []
+    real_build = train_module.build_gan
+    monkeypatch.setattr(train_module, "build_gan",
+                        lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
+    keras.utils.set_random_seed(999)  # whatever the process drew before must not matter
+    report.score_run(faces_run, "faces", n=50)
+    z_fixed = np.load(faces_run / "fixed_noise.npy")
+    start = plots.grid(latent.render(built[-1], z_fixed))  # what train() saved before step 1
+    saved = np.asarray(Image.open(faces_run / "samples" / "epoch_000.png"))[::2, ::2]
+    np.testing.assert_array_equal(start, saved)
+
+
 def test_a_grayscale_run_cannot_be_scored(tmp_path, tiny_cfg):
     train(tiny_cfg.replace(epochs=1), "digits", tmp_path / "d", verbose=0)
     with pytest.raises(ValueError, match="RGB"):
