@@ -1,0 +1,69 @@
+"""Writing files so that a crash, a kill or a concurrent writer never leaves a torn file.
+
+Every file the kit writes that a later step reads back (checkpoints, caches, probes,
+downloads, crops, manifests' side files, shards) goes through `atomic_path`: the data goes to
+a uniquely named temporary file in the same folder, is flushed to disk, and is then renamed
+over the target in one step (os.replace is atomic on POSIX and Windows). Two writers of the
+same target each get their own temporary file, so the last rename wins and neither can
+truncate the other's bytes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path, suffix: str = ".tmp"):
+    """Yield a unique temporary path next to `path`; on success it is moved onto `path`.
+
+    For writers that insist on a file name (Keras' model.save wants suffix=".keras"). The
+    temporary name is hidden and ends in `suffix`, so globs for the real files (*.npz,
+    *.tfrecord) do not pick it up. On an error it is removed and `path` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        _fsync(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode: str = "wb", **open_kwargs):
+    """Open a file for writing whose contents appear at `path` only once complete."""
+    with atomic_path(path) as tmp:
+        with open(tmp, mode, **open_kwargs) as f:
+            yield f
+            f.flush()
+
+
+def write_bytes(path, data: bytes) -> Path:
+    """Write `data` to `path` atomically."""
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def write_text(path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return Path(path)
