@@ -2,13 +2,18 @@
 
 Modules, in reading order:
   config      DCGANConfig, the one dataclass behind every run, and the small/full profiles
+  prior       the latent prior: the one place z is drawn
+  fileio      atomic file writes (unique temp file, fsync, rename), used for every file
   models      the generator and discriminator, built from the paper's guidelines
   gan         DCGAN, a keras.Model with the custom train_step
   data        one entry point for every data source, yielding batches in [-1, 1]
   callbacks   sample grids, loss curves, checkpoints, the NaN guard
   train       train() and sample(): what the command line and notebooks call
   plots       image grids and figures
-  procedural  faces and bedrooms drawn with known generating factors
+  drawing     display lists, anti-aliased layers and lighting for the procedural data
+  faces       procedural faces: factors and the parts a face is drawn from
+  rooms       procedural bedrooms: factors and the parts a room is drawn from
+  procedural  faces and bedrooms drawn with known generating factors (sampling, workers, cache)
   probes      attribute classifiers for the procedural data, and the probe Frechet distance
   latent      interpolation, walks, concept-vector arithmetic
   report      the main job's scores: probe Frechet distance and attribute rates of a run
