@@ -1,4 +1,9 @@
-"""data_prep download against a local HTTP server on 127.0.0.1 serving good and bad cases."""
+"""data_prep download against a local HTTP server on 127.0.0.1 serving good and bad cases.
+
+Nothing here races a server's delays against the client: slow answers wait on an event that
+is set only when the test ends, and the interrupt test lets requests through a gate one by
+one, so it knows exactly what was served when it interrupts.
+"""
 
 import collections
 import hashlib
@@ -11,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import zlib
 from pathlib import Path
 
@@ -18,8 +24,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from data_prep import download as download_module
 from data_prep.decode import load_rgb
-from data_prep.download import download, read_url_list
+from data_prep.download import _save, download, read_url_list
 from data_prep.manifest import Manifest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -91,30 +98,30 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with srv.lock:
             srv.hits[self.path] += 1
             hits = srv.hits[self.path]
-        path, _, query = self.path.partition("?")
+        path = urllib.parse.urlsplit(self.path).path  # a proxy is sent the whole URL
         if path in self.bodies:
             ctype, body = self.bodies[path]
             return self.send_body(body, ctype)
-        if path.startswith("/img/"):  # /img/<n>.png[?delay=seconds]: distinct pictures
-            if query.startswith("delay="):
-                time.sleep(float(query[6:]))
-            return self.send_body(picture(int(path[5:].split(".")[0])), "image/png")
+        if path.startswith("/same-"):  # /same-<anything>: the one JPEG under many names
+            return self.send_body(self.jpeg)
+        if path.startswith("/gate/"):  # /gate/<n>.png: a distinct picture, once let through
+            srv.gate.acquire()
+            return self.send_body(picture(int(path[6:].split(".")[0])), "image/png")
         if path == "/flaky.jpg":  # 500, then 503, then the image
             if hits <= 2:
                 return self.send_body(b"busy", "text/plain", 500 if hits == 1 else 503)
             return self.send_body(self.jpeg)
         if path == "/down.jpg":
             return self.send_body(b"down", "text/plain", 503)
-        if path == "/slow.jpg":  # no answer within the client's timeout
-            time.sleep(3.0)
+        if path == "/slow.jpg":  # no answer until the test is over
+            srv.finished.wait()
             return self.send_body(self.jpeg)
-        if path == "/trickle.jpg":  # answers at once, then dribbles the body
+        if path == "/trickle.jpg":  # answers at once, then dribbles a body that never ends
             self.send_response(200)
-            self.send_header("Content-Length", str(len(self.jpeg)))
             self.end_headers()
-            for i in range(0, len(self.jpeg), 50):
-                self.wfile.write(self.jpeg[i:i + 50])
-                time.sleep(0.1)
+            while not srv.finished.is_set():
+                self.wfile.write(b"\xff" * 50)  # fails once the client has hung up
+                srv.finished.wait(0.05)  # far below the client's timeout: never idle
             return None
         if path == "/big-header.jpg":  # announces too much: refused before reading
             return self.send_body(b"\0" * (LIMIT + 1))
@@ -147,15 +154,22 @@ def server():
     srv = Server(("127.0.0.1", 0), Handler)
     srv.hits = collections.Counter()
     srv.lock = threading.Lock()
+    srv.gate = threading.Semaphore(0)  # /gate/ requests wait for the test's permits
+    srv.finished = threading.Event()  # set when the test ends: frees handlers still waiting
     thread = threading.Thread(target=srv.serve_forever, daemon=True)
     thread.start()
     srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
     yield srv
+    srv.finished.set()
+    srv.gate.release(10_000)
     srv.shutdown()
     srv.server_close()
 
 
-FAST = dict(workers=4, timeout=1.0, retries=2, backoff=0.01, max_bytes=LIMIT)
+# A timeout no healthy request comes near, even on a busy machine; the cases that must
+# time out never answer, and only they get the short one.
+FAST = dict(workers=4, timeout=60.0, retries=2, backoff=0.01, max_bytes=LIMIT)
+NEVER_ANSWERED = {"/slow.jpg", "/trickle.jpg"}
 
 
 def test_every_bad_case_is_recorded_with_its_reason(server, tmp_path):
@@ -187,9 +201,13 @@ def test_every_bad_case_is_recorded_with_its_reason(server, tmp_path):
                                       "not a url"]
     lines = [f"{url} Person {i}" for i, url in enumerate(urls)]
     (tmp_path / "urls.txt").write_text("# a comment\n\n" + "\n".join(lines) + "\n")
+    (tmp_path / "slow.txt").write_text("\n".join(u + p for p in NEVER_ANSWERED) + "\n")
+    download(tmp_path / "slow.txt", tmp_path / "work", **{**FAST, "timeout": 1.0})
     counts = download(tmp_path / "urls.txt", tmp_path / "work", **FAST)
     latest = Manifest(tmp_path / "work").latest("download")
     assert len(latest) == len(urls) and sum(counts.values()) == len(urls)
+    assert counts["failed"] == 3  # /down.jpg and the two that time out, not fetched again
+    assert server.hits["/slow.jpg"] == server.hits["/trickle.jpg"] == 3  # 1 + 2 retries
     for path, (status, why) in expect.items():
         rec = latest[u + path]
         assert rec["status"] == status, (path, rec)
@@ -237,47 +255,175 @@ def test_url_list_parsing(tmp_path):
         read_url_list(tmp_path / "nope.txt")
 
 
-def _start_cli(url_file, work):
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "data_prep", "download", str(url_file), "--work", str(work),
-         "--workers", "2", "--retries", "0", "--timeout", "5"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-
-
-def _interrupt_after(proc, manifest: Path, n_records: int, sig):
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        if manifest.exists() and manifest.read_text().count("\n") >= n_records:
-            break
+def _wait_for(condition, what: str, proc=None, timeout: float = 60.0):
+    # Waits for an event, not a race: the timeout only turns a hang into a failure.
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(f"the CLI exited ({proc.returncode}) before {what}:\n"
+                                 + proc.output.decode(errors="replace"))
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
         time.sleep(0.01)
-    proc.send_signal(sig)
-    proc.wait(timeout=30)
+
+
+def _start_cli(url_file, work, workers):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    # A timeout far longer than the test waits: requests held at the gate never time out.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "data_prep", "download", str(url_file), "--work", str(work),
+         "--workers", str(workers), "--retries", "0", "--timeout", "120"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc.output = bytearray()
+
+    def drain():  # read as it comes, so the test can wait for a line
+        for line in proc.stdout:
+            proc.output += line
+    proc.reader = threading.Thread(target=drain, daemon=True)
+    proc.reader.start()
     return proc
+
+
+def _lines(path: Path) -> int:
+    return path.read_text().count("\n") if path.exists() else 0
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
 def test_interrupted_run_resumes_losing_nothing(server, tmp_path, sig):
-    n = 30
-    urls = [f"{server.url}/img/{i}.png?delay=0.1" for i in range(n)]
+    n, first, workers = 30, 5, 2
+    urls = [f"{server.url}/gate/{i}.png" for i in range(n)]
     (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
     work = tmp_path / "work"
-    proc = _interrupt_after(_start_cli(tmp_path / "urls.txt", work), work / "manifest.jsonl",
-                            5, sig)
+    manifest = work / "manifest.jsonl"
+
+    def arrived():
+        with server.lock:
+            return sum(server.hits.values())
+
+    proc = _start_cli(tmp_path / "urls.txt", work, workers)
+    try:
+        server.gate.release(first)  # exactly `first` answers...
+        _wait_for(lambda: _lines(manifest) >= first and arrived() == first + workers,
+                  f"{first} records and {workers} requests waiting at the gate", proc)
+        assert _lines(manifest) == first  # ...and `workers` requests in flight, held
+        proc.send_signal(sig)
+        if sig == signal.SIGINT:  # only once the CLI has stopped taking new work...
+            _wait_for(lambda: b"interrupted" in proc.output, "the CLI to see the Ctrl-C",
+                      proc)
+        server.gate.release(10_000)  # ...do the requests in flight get their answers
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    proc.reader.join(timeout=60)
     done_first = Manifest(work).latest("download")
-    assert 5 <= len(done_first) < n  # really interrupted part-way
+    in_flight = workers if sig == signal.SIGINT else 0  # finished and recorded, or lost
+    assert len(done_first) == first + in_flight
+    assert all(r["status"] == "ok" for r in done_first.values())
     if sig == signal.SIGINT:
         assert proc.returncode == 130
-        assert b"interrupted" in proc.stderr.read()
-    download(tmp_path / "urls.txt", work, workers=2, timeout=5, retries=0)
+        assert b"interrupted" in proc.output
+    download(tmp_path / "urls.txt", work, workers=workers, timeout=120, retries=0)
     latest = Manifest(work).latest("download")
     assert [latest[u]["status"] for u in urls] == ["ok"] * n
     for i, u in enumerate(urls):
         path = work / latest[u]["file"]
         assert path.read_bytes() == picture(i)
-    repeats = sum(server.hits[f"/img/{i}.png?delay=0.1"] - 1 for i in range(n))
-    if sig == signal.SIGINT:
-        assert repeats == 0  # in-flight requests were finished and recorded
-    else:
-        # kill -9: only what was in flight (at most 4 x workers requests) is asked again.
-        assert repeats <= 8
+    repeats = sum(server.hits[f"/gate/{i}.png"] - 1 for i in range(n))
+    # Ctrl-C: in-flight requests were finished and recorded, nothing is asked twice;
+    # kill -9: exactly the requests in flight are asked again.
+    assert repeats == (0 if sig == signal.SIGINT else workers)
+    assert all(server.hits[f"/gate/{i}.png"] >= 1 for i in range(n))
+
+
+def _pause_first_rename(monkeypatch):
+    """The first os.replace waits until a second one has finished: two savers interleaved.
+
+    This is the order that broke a shared temp name: A writes its temp file, B writes the
+    same temp name and renames it, then A's rename finds its temp file gone.
+    """
+    real_replace, calls, second_done = os.replace, [], threading.Event()
+
+    def replace(src, dst):
+        calls.append(dst)
+        if len(calls) == 1:
+            assert second_done.wait(60), "no second save came"
+            return real_replace(src, dst)
+        real_replace(src, dst)
+        second_done.set()
+        return None
+
+    monkeypatch.setattr(os, "replace", replace)
+    return calls
+
+
+def test_two_savers_of_the_same_bytes_both_succeed(tmp_path, monkeypatch):
+    calls = _pause_first_rename(monkeypatch)
+    data = Handler.jpeg
+    out = {}
+
+    def save(who):
+        try:
+            out[who] = _save(data, tmp_path, ".jpg")
+        except Exception as err:  # noqa: BLE001 - the failure under test
+            out[who] = err
+
+    a = threading.Thread(target=save, args=("a",))
+    a.start()
+    _wait_for(lambda: calls, "the first save to reach its rename")
+    save("b")
+    a.join(timeout=60)
+    digest = hashlib.sha256(data).hexdigest()
+    assert out["a"] == out["b"] == (digest, tmp_path / f"{digest}.jpg")
+    assert len(calls) == 2
+    assert [p.name for p in tmp_path.iterdir()] == [f"{digest}.jpg"]  # no temp file left
+    assert (tmp_path / f"{digest}.jpg").read_bytes() == data
+
+
+def test_two_urls_serving_identical_bytes_are_both_recorded_ok(server, tmp_path,
+                                                                monkeypatch):
+    calls = _pause_first_rename(monkeypatch)
+    urls = [(f"{server.url}/same-{k}.jpg", "") for k in "ab"]
+    counts = download(urls, tmp_path, workers=2, timeout=60, retries=0)
+    assert len(calls) == 2  # both saved at once, in the order that used to collide
+    assert counts == {"ok": 2}
+    latest = Manifest(tmp_path).latest("download")
+    assert latest[urls[0][0]]["file"] == latest[urls[1][0]]["file"]
+    assert (tmp_path / latest[urls[0][0]]["file"]).read_bytes() == Handler.jpeg
+
+
+@pytest.mark.parametrize("arg, value", [
+    ("workers", 0), ("timeout", 0), ("timeout", -1.0), ("timeout", float("nan")),
+    ("max_bytes", 0), ("retries", -1), ("backoff", -1.0), ("max_pixels", 0)])
+def test_download_refuses_bad_arguments_before_doing_anything(server, tmp_path, arg, value):
+    urls = [(server.url + "/good.jpg", "")]
+    with pytest.raises(ValueError, match=f"{arg}={value}"):
+        download(urls, tmp_path / "work", **{**FAST, arg: value})
+    assert not (tmp_path / "work").exists() and not server.hits
+
+
+def test_a_bug_is_recorded_as_an_error_with_its_traceback_and_retried(server, tmp_path,
+                                                                      monkeypatch, capsys):
+    def broken(data, max_pixels):
+        raise TypeError("a bug in the kit")
+
+    monkeypatch.setattr(download_module, "check_bytes", broken)
+    urls = [(server.url + "/good.jpg", ""), (server.url + "/missing.jpg", "")]
+    counts = download(urls, tmp_path, **FAST)
+    assert counts == {"error": 1, "rejected": 1}  # the 404 is still an ordinary rejection
+    rec = Manifest(tmp_path).latest("download")[urls[0][0]]
+    assert rec["status"] == "error" and rec["reason"] == "TypeError: a bug in the kit"
+    assert "Traceback" in rec["traceback"] and "in broken" in rec["traceback"]
+    assert "a bug in the kit" in capsys.readouterr().err  # shown, not only filed
+    monkeypatch.undo()  # the bug fixed: a re-run tries the URL again, the 404 stays done
+    assert download(urls, tmp_path, **FAST) == {"ok": 1, "rejected": 1}
+    assert server.hits["/good.jpg"] == 2 and server.hits["/missing.jpg"] == 1
+
+
+def test_fetch_through_the_environments_proxy(server, tmp_path, monkeypatch):
+    # The server plays the proxy: a plain proxy is sent the whole URL.
+    monkeypatch.setenv("http_proxy", server.url)
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    url = "http://photos.example.invalid/same-via-proxy.jpg"
+    assert download([(url, "")], tmp_path, **FAST) == {"ok": 1}
+    assert server.hits[url] == 1
