@@ -2,6 +2,13 @@
 
 Every step reads and appends <work>/manifest.jsonl, skips what it already did, and can be
 stopped with Ctrl-C and re-run with the same command.
+
+Exit codes (the same as python -m dcgan_tf):
+  0    done
+  1    failed: a step went wrong, or none of its inputs succeeded (the first failure is
+       shown, with its traceback if it was a bug)
+  2    bad usage or input: an unknown option, a bad value, a file or folder not found
+  130  interrupted (Ctrl-C): what finished is recorded; run the same command to resume
 """
 
 from __future__ import annotations
@@ -9,9 +16,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from pathlib import Path
 
 DEFAULT_WORK = "runs/data_prep"
+EXIT_CODES = __doc__[__doc__.index("Exit codes"):]
+
+
+class UsageError(ValueError):
+    """A command line that cannot be acted on (exit code 2)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -21,24 +34,34 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _positive(kind):
+def _number(kind, ok, rule: str):
     def parse(text):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be positive")
+        if not ok(value):  # nan fails every comparison, so it is refused too
+            raise argparse.ArgumentTypeError(f"{text!r} must be {rule}")
         return value
     return parse
+
+
+def _positive(kind):
+    return _number(kind, lambda v: v > 0, "positive")
+
+
+def _at_least_zero(kind):
+    return _number(kind, lambda v: v >= 0, "0 or more")
 
 
 def _add_download(p):
     p.add_argument("--workers", type=_positive(int), default=8, help="parallel requests")
     p.add_argument("--timeout", type=_positive(float), default=20.0,
                    help="seconds allowed per request, body included")
-    p.add_argument("--retries", type=int, default=3, help="retries of transient failures")
-    p.add_argument("--backoff", type=float, default=1.0, help="first retry wait in seconds")
+    p.add_argument("--retries", type=_at_least_zero(int), default=3,
+                   help="retries of transient failures (0 or more)")
+    p.add_argument("--backoff", type=_at_least_zero(float), default=1.0,
+                   help="first retry wait in seconds (0 or more)")
     p.add_argument("--max-mb", type=_positive(float), default=20.0, help="largest body, MB")
     p.add_argument("--retry-failed", action="store_true",
                    help="try again the URLs that failed for a transient reason")
@@ -62,7 +85,8 @@ def _add_detect(p):
 def _add_dedup(p):
     p.add_argument("--method", choices=("ae", "phash", "exact"), default="ae")
     p.add_argument("--epochs", type=_positive(int), default=50, help="autoencoder epochs")
-    p.add_argument("--threshold", type=float, default=0.5, help="code binarising threshold")
+    p.add_argument("--threshold", type=_at_least_zero(float), default=0.5,
+                   help="code binarising threshold")
 
 
 def _add_shard(p):
@@ -72,11 +96,13 @@ def _add_shard(p):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="data_prep", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="data_prep", description=__doc__.split("\n\n")[0],
+                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="STEP")
 
     def add(name, help_):
-        p = sub.add_parser(name, help=help_, description=help_)
+        p = sub.add_parser(name, help=help_, description=help_, epilog=EXIT_CODES,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--work", default=DEFAULT_WORK,
                        help=f"work folder holding the manifest (default {DEFAULT_WORK})")
         return p
@@ -133,44 +159,76 @@ def _gist(reason: str) -> str:
     return reason.split(":")[0].split(" of ")[0].split(" (")[0]
 
 
-def run(args) -> None:
-    from data_prep.detect import DetectConfig
+def _detect_config(args):
+    """The DetectConfig the options ask for, with its detector's files checked."""
+    from data_prep.detect import DetectConfig, make_detector
 
+    try:
+        cfg = DetectConfig(detector=args.detector, yunet_model=args.yunet_model,
+                           min_size=args.min_size, size=args.size, margin=args.margin,
+                           pad=args.pad, min_score=args.min_score)
+        make_detector(cfg)
+    except (ValueError, FileNotFoundError) as err:
+        raise UsageError(str(err)) from None
+    return cfg
+
+
+def _check_inputs(args):
+    """Refuse, before any step runs, inputs named on the command line that do not exist."""
+    cmd = args.command
+    if cmd in ("download", "all"):
+        source = Path(args.urls if cmd == "download" else args.input)
+        if not source.exists():
+            raise UsageError(f"{source}: no such file or folder")
+        if cmd == "download" and source.is_dir():
+            raise UsageError(f"{source} is a folder; download needs a URL list file "
+                             "(for a folder of photos use: detect --images FOLDER)")
+    if cmd == "detect" and args.images is not None and not Path(args.images).is_dir():
+        raise UsageError(f"{args.images}: no such folder of photos")
+
+
+def _require_success(work, step: str, counts: dict, good, since: float):
+    """Raise NothingSucceeded when no input of this step succeeded; warn about bugs."""
+    from data_prep.manifest import Manifest, NothingSucceeded
+
+    manifest = Manifest(work)
+    if not any(counts.get(s, 0) for s in good):
+        raise NothingSucceeded(f"nothing succeeded ({_fmt(counts) or 'no inputs'}); "
+                               + manifest.first_problem(step, since))
+    if counts.get("error"):
+        print(f"{step}: warning: {counts['error']} input(s) hit an unexpected error (a bug?): "
+              f"{manifest.first_problem(step, since).splitlines()[0]} (tracebacks are in "
+              f"{manifest.path})", file=sys.stderr)
+
+
+def run(args) -> None:
     work = Path(args.work)
     cmd = args.command
     if cmd == "status":
         print(status(work))
         return
-    if cmd in ("download", "all"):
-        source = Path(args.urls if cmd == "download" else args.input)
-        if not source.exists():
-            raise FileNotFoundError(f"{source}: no such file or folder")
-        if cmd == "download" and source.is_dir():
-            raise ValueError(f"{source} is a folder; download needs a URL list file "
-                             "(for a folder of photos use: detect --images FOLDER)")
-    if cmd in ("detect", "all"):
-        cfg = DetectConfig(detector=args.detector, yunet_model=args.yunet_model,
-                           min_size=args.min_size, size=args.size, margin=args.margin,
-                           pad=args.pad, min_score=args.min_score)
-    images = None
-    if cmd in ("download", "all") and not source.is_dir():
+    _check_inputs(args)
+    cfg = _detect_config(args) if cmd in ("detect", "all") else None
+    images = args.images if cmd == "detect" else None
+    if cmd == "all" and Path(args.input).is_dir():
+        images = args.input
+    elif cmd in ("download", "all"):
         from data_prep.download import download
 
-        counts = download(source, work, workers=args.workers, timeout=args.timeout,
-                          retries=args.retries, backoff=args.backoff,
-                          max_bytes=int(args.max_mb * 1e6), retry_failed=args.retry_failed)
+        since = time.time() - 0.001
+        counts = download(Path(args.urls if cmd == "download" else args.input), work,
+                          workers=args.workers, timeout=args.timeout, retries=args.retries,
+                          backoff=args.backoff, max_bytes=int(args.max_mb * 1e6),
+                          retry_failed=args.retry_failed)
         print(f"download: {_fmt(counts)}")
-    elif cmd == "all":
-        images = source
-    if cmd == "detect":
-        images = args.images
-        if images is not None and not Path(images).is_dir():
-            raise FileNotFoundError(f"{images}: no such folder of photos")
+        _require_success(work, "download", counts, ("ok",), since)
     if cmd in ("detect", "all"):
         from data_prep.detect import detect
 
+        since = time.time() - 0.001
         counts = detect(work, images, cfg, workers=args.threads, redo=args.redo)
         print(f"detect: {_fmt(counts)}")
+        _require_success(work, "detect", counts, ("ok", "no_face"), since)
     if cmd in ("dedup", "all"):
         from data_prep.dedup import dedup
 
@@ -199,6 +257,9 @@ def main(argv=None) -> int:
         print(f"\n{prog}: interrupted; what finished is in the manifest - run the same "
               "command again to resume", file=sys.stderr)
         return 130
+    except UsageError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1

@@ -6,6 +6,12 @@ centre crops; its 128 ReLU activations, thresholded, are a binary code, and imag
 same code land in the same hash bucket - one pass, linear time. A 64-bit DCT perceptual hash
 (pHash) bucketed the same way is the classical baseline.
 
+A shared bucket is a candidate, not a verdict: two crops are called near duplicates only if
+their standardised 32x32 thumbnails also differ by at most CONFIRM_RMS (root-mean-square, in
+units of each crop's spread). An all-zero code (no activation above the threshold: flat or
+dark crops, or an autoencoder that learned little) is no evidence at all, so such crops get
+no bucket; exact copies among them are still found by their SHA-256.
+
 One choice of ours: each crop is standardised (zero mean, unit spread) before the
 autoencoder. Without it, brightened copies got other codes and a few large buckets of
 unrelated dark or flat crops appeared; with it, precision on the benchmark set went to 1.0.
@@ -16,7 +22,6 @@ from __future__ import annotations
 import collections
 import hashlib
 import json
-import os
 
 import cv2
 import numpy as np
@@ -24,9 +29,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from data_prep.decode import load_rgb
-from data_prep.manifest import Manifest
+from data_prep.manifest import Manifest, NothingSucceeded
+from dcgan_tf.fileio import write_bytes, write_text
 
 METHODS = ("ae", "phash", "exact")
+# Largest RMS difference of standardised thumbnails for a near duplicate. Measured on
+# synthetic.near_duplicate_set(300, seed=0..2): true pairs sharing a bucket <= 0.31 (JPEG,
+# shifts, brightness, resizing), unrelated pictures >= 0.46 (3,000 random pairs per set).
+CONFIRM_RMS = 0.35
 
 
 # --------------------------------------------------------------------------- codes
@@ -108,12 +118,33 @@ def pack(bits: np.ndarray) -> list[bytes]:
     return [row.tobytes() for row in np.packbits(bits, axis=1)]
 
 
+def code_keys(bits: np.ndarray) -> list[bytes | None]:
+    """Bucket keys of binary codes; None (no bucket) for an all-zero code, which is no
+    evidence that two crops are alike."""
+    return [k if row.any() else None for k, row in zip(pack(bits), bits)]
+
+
 def buckets(keys) -> list[list[int]]:
-    """Indices sharing a key, for every key held by two or more: one pass, linear time."""
+    """Indices sharing a key (None: no key), for every key held by two or more."""
     table: dict = collections.defaultdict(list)
     for i, k in enumerate(keys):
-        table[k].append(i)
+        if k is not None:
+            table[k].append(i)
     return [g for g in table.values() if len(g) > 1]
+
+
+def confirm(groups, x: np.ndarray, max_rms: float = CONFIRM_RMS, block: int = 1024):
+    """The pairs of each bucket whose rows of x (standardised thumbnails) differ by at most
+    max_rms (RMS), joined transitively: the buckets' true near duplicates."""
+    limit = max_rms**2 * x.shape[1]
+    pairs_ = []
+    for g in groups:
+        v = x[g].astype(np.float32)
+        sq = (v * v).sum(axis=1)
+        for s in range(0, len(g), block):  # blocks keep a huge bucket's distances in memory
+            d2 = sq[s:s + block, None] + sq[None, :] - 2.0 * (v[s:s + block] @ v.T)
+            pairs_ += [[g[s + i], g[j]] for i, j in zip(*np.nonzero(d2 <= limit)) if s + i < j]
+    return merge(pairs_, n=len(x))
 
 
 def merge(*groupings, n: int) -> list[list[int]]:
@@ -138,7 +169,8 @@ def merge(*groupings, n: int) -> list[list[int]]:
 
 class Features:
     """What a method needs of each image, gathered in one pass (a few KB per image): the
-    exact key always, 32x32 thumbnails for "ae", 64-bit hashes for "phash"."""
+    exact key always, 32x32 thumbnails for "ae" and "phash" (to confirm bucket collisions),
+    64-bit hashes for "phash"."""
 
     def __init__(self, method: str = "ae"):
         if method not in METHODS:
@@ -150,9 +182,9 @@ class Features:
 
     def add(self, img: np.ndarray):
         self.keys += exact_keys([img])
-        if self.method == "ae":
+        if self.method != "exact":
             self.thumbs.append(thumbnail(img))
-        elif self.method == "phash":
+        if self.method == "phash":
             self.phash.append(phash_bits([img])[0])
 
     def __len__(self):
@@ -169,19 +201,21 @@ def find_groups(images, method: str = "ae", *, epochs: int = 50, threshold: floa
 
 
 def group(feats: Features, *, epochs: int = 50, threshold: float = 0.5, seed: int = 0,
-          encoder=None) -> list[list[int]]:
-    """Duplicate groups from gathered features: exact-hash buckets merged with the method's."""
+          encoder=None, max_rms: float = CONFIRM_RMS) -> list[list[int]]:
+    """Duplicate groups from gathered features: exact-hash buckets merged with the method's
+    buckets, each collision there confirmed by pixel distance (see confirm())."""
     method, n = feats.method, len(feats)
     exact = buckets(feats.keys)
     if method == "exact" or n == 0:
         return merge(exact, n=n)
+    x = standardise(np.stack(feats.thumbs).reshape(n, -1) / np.float32(255))
     if method == "phash":
-        near = buckets(pack(np.stack(feats.phash)))
+        bits = np.stack(feats.phash)
     else:
-        x = standardise(np.stack(feats.thumbs).reshape(n, -1) / np.float32(255))
         if encoder is None:
             _, encoder = train_autoencoder(x, epochs=epochs, seed=seed)
-        near = buckets(pack(ae_bits(encoder, x, threshold)))
+        bits = ae_bits(encoder, x, threshold)
+    near = confirm(buckets(code_keys(bits)), x, max_rms)
     return merge(exact, near, n=n)
 
 
@@ -230,6 +264,22 @@ def contact_sheet(images, groups, max_groups: int = 24, max_per_group: int = 8,
 # --------------------------------------------------------------------------- the step
 
 
+def verdict(records: dict, crop: dict) -> str | None:
+    """The dedup status of a kept crop (from manifest.latest("dedup")), or None when dedup
+    has not judged these very bytes: verdicts are tied to the crop's SHA-256, not its path,
+    so a crop detect wrote anew is judged anew."""
+    rec = records.get(crop["crop"])
+    return rec["status"] if rec is not None and rec.get("sha256") == crop["sha256"] else None
+
+
+def _read_crop(manifest: Manifest, crop: dict) -> np.ndarray:
+    """The pixels of a kept crop, if its bytes are still those detect recorded."""
+    data = manifest.resolve(crop["crop"]).read_bytes()
+    if hashlib.sha256(data).hexdigest() != crop["sha256"]:
+        raise ValueError("crop file changed since detect (SHA-256 differs)")
+    return load_rgb(data)
+
+
 def kept_crops(manifest: Manifest) -> list[dict]:
     """Every kept face crop of the latest detect records: {"crop", "sha256", "source", ...}."""
     out = []
@@ -241,11 +291,29 @@ def kept_crops(manifest: Manifest) -> list[dict]:
     return out
 
 
+def _verdicts(crops, groups, keys, method: str) -> list[dict]:
+    """One dedup record per crop: "ok", or "duplicate" of its group's first crop."""
+    in_group = {i: gid for gid, g in enumerate(groups) for i in g}
+    records = []
+    for i, c in enumerate(crops):
+        gid = in_group.get(i)
+        rec = dict(step="dedup", key=c["crop"], status="ok", sha256=c["sha256"],
+                   method=method, group=gid)
+        if gid is not None and groups[gid][0] != i:
+            first = groups[gid][0]
+            how = "exact duplicate" if keys[i] == keys[first] else f"near duplicate ({method})"
+            rec.update(status="duplicate", duplicate_of=crops[first]["crop"],
+                       reason=f"{how} of {crops[first]['crop']}")
+        records.append(rec)
+    return records
+
+
 def dedup(work, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
           seed: int = 0) -> dict:
     """De-duplicate the kept crops of <work>: writes dedup/groups.json, dedup/collisions.png
     and one manifest record per crop: "ok", or "duplicate" of the group's crop cut from the
-    largest face box.
+    largest face box, each with the SHA-256 of the bytes it judged (a crop detect rewrites
+    has no verdict until dedup runs again). Raises NothingSucceeded if no crop can be read.
 
     Safe to re-run: it always looks at every crop, and the newest records win.
     """
@@ -257,43 +325,34 @@ def dedup(work, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
         raise FileNotFoundError(f"{manifest.path}: no kept face crops; run detect first")
     if method == "ae" and len(crops) < 2:
         method = "exact"  # nothing to learn from, nothing to compare
-    feats, readable = Features(method), []
+    feats, readable, failed = Features(method), [], []
     for c in tqdm(crops, desc="dedup: reading crops", unit="crop", dynamic_ncols=True):
         try:
-            feats.add(load_rgb(manifest.resolve(c["crop"])))
+            feats.add(_read_crop(manifest, c))
             readable.append(c)
         except (OSError, ValueError) as err:  # a crop deleted or damaged since detect ran
-            manifest.append("dedup", c["crop"], "failed", reason=f"cannot read crop: {err}")
+            failed.append(dict(step="dedup", key=c["crop"], status="failed",
+                               sha256=c["sha256"], reason=f"cannot read crop: {err}"))
+    manifest.append_many(failed)
+    if not readable:
+        raise NothingSucceeded(f"nothing succeeded: none of the {len(crops)} kept crops could "
+                               f"be read; first failure: {failed[0]['key']}: "
+                               f"{failed[0]['reason']}")
     crops = readable
     groups = group(feats, epochs=epochs, threshold=threshold, seed=seed)
     # Keep the crop cut from the largest face box of each group: the most detail.
     groups = [sorted(g, key=lambda i: (-crops[i]["box"][2] * crops[i]["box"][3], i))
               for g in groups]
-    keys = feats.keys
-    in_group = {}
-    for gid, g in enumerate(groups):
-        for i in g:
-            in_group[i] = gid
-    records = []
-    for i, c in enumerate(crops):
-        gid = in_group.get(i)
-        rec = dict(step="dedup", key=c["crop"], status="ok", method=method, group=gid)
-        if gid is not None and groups[gid][0] != i:
-            first = groups[gid][0]
-            how = "exact duplicate" if keys[i] == keys[first] else f"near duplicate ({method})"
-            rec.update(status="duplicate", duplicate_of=crops[first]["crop"],
-                       reason=f"{how} of {crops[first]['crop']}")
-        records.append(rec)
-    manifest.append_many(records)
+    manifest.append_many(_verdicts(crops, groups, feats.keys, method))
     out = manifest.root / "dedup"
-    out.mkdir(exist_ok=True)
     info = {"method": method, "crops": len(crops), "groups": [[crops[i]["crop"] for i in g]
                                                               for g in groups],
             "removed": sum(len(g) - 1 for g in groups)}
-    tmp = out / "groups.json.tmp"
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    os.replace(tmp, out / "groups.json")
+    write_text(out / "groups.json", json.dumps(info, indent=1) + "\n")
     shown = groups[:24]  # the contact sheet shows the first groups, read back from disk
     pics = {i: load_rgb(manifest.resolve(crops[i]["crop"])) for g in shown for i in g[:8]}
-    cv2.imwrite(str(out / "collisions.png"), contact_sheet(pics, shown)[..., ::-1])
+    ok, png = cv2.imencode(".png", contact_sheet(pics, shown)[..., ::-1])
+    if not ok:
+        raise RuntimeError(f"{out / 'collisions.png'}: PNG encoding failed")
+    write_bytes(out / "collisions.png", png.tobytes())
     return {"crops": len(crops), "groups": len(groups), "removed": info["removed"]}

@@ -5,6 +5,12 @@ The paper ran an OpenCV face detector and kept detections of high enough resolut
 the upright photo (EXIF orientation applied). Every box is recorded, kept or rejected with its
 reason (too small, low score, overlapping a larger face, mostly outside the photo); kept boxes
 become square crops with a margin, padded where they run past the border, resized to `size`.
+
+Every file of the photo folder gets a record (see list_images for which are read). Each record
+holds the settings it was made with; a re-run redoes photos whose file size or settings
+changed. Outcomes: "ok", "no_face", "rejected" (not a usable image), "skipped" (not read, e.g.
+a symlink leading out of the folder), "failed" (could not be read: vanished, I/O error) and
+"error" (a bug: recorded with its traceback). "failed" and "error" are retried on a re-run.
 """
 
 from __future__ import annotations
@@ -13,14 +19,17 @@ import concurrent.futures as cf
 import dataclasses
 import hashlib
 import os
+import stat
 import threading
+import traceback
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from data_prep.decode import IMAGE_SUFFIXES, MAX_PIXELS, BadImage, load_rgb
+from data_prep.decode import MAX_PIXELS, BadImage, load_rgb
 from data_prep.manifest import Manifest, run_all
+from dcgan_tf.fileio import write_bytes
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
 HAAR_MIN_FACE = 24  # the cascade's training window: nothing smaller can be found
@@ -56,6 +65,10 @@ class DetectConfig:
             raise ValueError(f"pad must be one of {sorted(PADS)}, got {self.pad!r}")
         if self.min_size < 1 or not 0 <= self.margin <= 2 or not 0 <= self.max_padding <= 1:
             raise ValueError("min_size must be >= 1, margin in [0, 2], max_padding in [0, 1]")
+
+    def settings(self) -> dict:
+        """Every setting, as recorded with each photo: a change means the photo is redone."""
+        return dataclasses.asdict(self)
 
     @property
     def score_floor(self) -> float:
@@ -232,16 +245,15 @@ def _write_png(rgb: np.ndarray, path: Path) -> str:
     if not ok:
         raise RuntimeError(f"{path}: PNG encoding failed")
     data = buf.tobytes()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_bytes(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
 def _detect_file(key: str, path: str, cfg: DetectConfig, crops: Path) -> dict:
     """One photo -> its manifest record (crops written to the crops folder)."""
-    rec = {"step": "detect", "key": key, "bytes": os.path.getsize(path)}
+    rec = {"step": "detect", "key": key, "settings": cfg.settings()}
     try:
+        rec["bytes"] = os.path.getsize(path)
         rgb = load_rgb(path, cfg.max_pixels)
         boxes = find_faces(rgb, cfg, _detector(cfg))
         stem = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -252,46 +264,120 @@ def _detect_file(key: str, path: str, cfg: DetectConfig, crops: Path) -> dict:
             box["crop"] = f"crops/{name}"
     except BadImage as err:
         return {**rec, "status": "rejected", "reason": str(err)}
-    except Exception as err:  # one odd file must not end a run over thousands
-        return {**rec, "status": "failed", "reason": f"{type(err).__name__}: {err}"}
+    except OSError as err:
+        if not os.path.lexists(path):
+            why = "missing: file vanished (deleted or moved after the folder was listed)"
+        else:
+            why = f"I/O error: {err}"
+        return {**rec, "status": "failed", "reason": why}
+    except Exception as err:  # a bug: recorded with its traceback so the CLI can show it
+        return {**rec, "status": "error", "reason": f"unexpected {type(err).__name__}: {err}",
+                "traceback": traceback.format_exc()}
     status = "ok" if any(b["kept"] for b in boxes) else "no_face"
     return {**rec, "status": status, "size": [rgb.shape[1], rgb.shape[0]], "boxes": boxes,
             "crop_size": cfg.size}
 
 
-def list_images(folder) -> list[Path]:
-    """Files with an image suffix under `folder` (content is checked later, by decoding)."""
+def _skip_reason(path: Path, real_root: str) -> str | None:
+    """Why a listed file is not read, or None if it is (the rules are list_images')."""
+    if path.is_symlink():
+        target = os.path.realpath(path)
+        if not os.path.exists(target):
+            return "broken symlink: its target does not exist"
+        if os.path.commonpath([target, real_root]) != real_root:
+            return "symlink pointing outside the photo folder: not followed"
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return None  # vanished since listing: reading it records that
+    if not stat.S_ISREG(mode):
+        return "not a regular file (a pipe, socket or device)"
+    return None
+
+
+def list_images(folder, exclude=()) -> list[tuple[Path, str | None]]:
+    """Every file under `folder` as (path, None) to be read, or (path, why it is skipped).
+
+    One rule for all: content is judged by decoding, so every regular file is read whatever
+    its name or extension. A symlink is listed under its own path; it is followed when it
+    leads to a file inside the folder and skipped otherwise (leading outside, broken, or to
+    a folder: folders are never entered through links). Not listed at all: names starting
+    with "." (downloads in flight, .DS_Store) and the paths in `exclude` (the work folder's
+    own outputs, when it lies inside the photo folder).
+    """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such folder of photos")
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not p.name.startswith("."))
+    real_root = os.path.realpath(folder)
+    excluded = {os.path.realpath(p) for p in exclude}
+    out: list[tuple[Path, str | None]] = []
+
+    def unlisted(err: OSError):
+        out.append((Path(err.filename), f"cannot list this folder: {err.strerror}"))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unlisted):
+        base, real_base = Path(dirpath), os.path.realpath(dirpath)
+
+        def listed(name):  # the entry itself, not a link's target, is compared
+            return not name.startswith(".") and os.path.join(real_base, name) not in excluded
+
+        for name in list(dirnames):
+            dirnames.remove(name)
+            if not listed(name):
+                continue
+            if (base / name).is_symlink():
+                out.append((base / name, "symlink to a folder: not followed"))
+            else:
+                dirnames.append(name)  # os.walk enters only what stays in dirnames
+        out += [(base / n, _skip_reason(base / n, real_root)) for n in filenames if listed(n)]
+    return sorted(out, key=lambda item: item[0])
+
+
+def _outputs(manifest: Manifest) -> list[Path]:
+    root = manifest.root
+    return [root / "crops", root / "dedup", root / "shards", manifest.path]
+
+
+def _needs_work(prev: dict | None, path: Path, settings: dict) -> bool:
+    if prev is None or prev["status"] in ("failed", "error", "skipped"):
+        return True
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return True  # vanished or unreadable: reading it records why
+    return prev.get("bytes") != size or prev.get("settings") != settings
 
 
 def detect(work, images=None, cfg: DetectConfig | None = None, *, workers: int | None = None,
            redo: bool = False) -> dict:
     """Run the detector over every photo in `images` (default <work>/images).
 
-    Photos already recorded (same path and size) are skipped unless `redo`. Uses `workers`
-    threads (default: one per core). Returns counts of the outcomes per photo.
+    Photos already recorded with the same file size and settings are skipped unless `redo`.
+    Uses `workers` threads (default: one per core). Returns counts of the outcomes per file
+    and "faces_kept".
     """
     cfg = cfg or DetectConfig()
     manifest = Manifest(work)
     make_detector(cfg)  # fail now, with a clear message, rather than in every worker
     folder = Path(images) if images is not None else manifest.root / "images"
-    files = list_images(folder)
+    entries = list_images(folder, exclude=_outputs(manifest))
     crops = manifest.root / "crops"
     crops.mkdir(parents=True, exist_ok=True)
-    done = {} if redo else manifest.latest("detect")
-    todo = []
-    for p in files:
-        key = manifest.relative(p)
+    done, settings = manifest.latest("detect"), cfg.settings()
+    todo, skips = [], []
+    for path, why in entries:
+        key = manifest.relative(path)
         prev = done.get(key)
-        if prev is None or prev.get("bytes") != p.stat().st_size or prev["status"] == "failed":
-            todo.append((key, str(p)))
-    if len(files) > len(todo):
-        print(f"detect: {len(files) - len(todo)} photo(s) already recorded, skipped")
+        if why is not None:
+            if prev is None or (prev["status"], prev.get("reason")) != ("skipped", why):
+                skips.append(dict(step="detect", key=key, status="skipped", reason=why))
+        elif redo or _needs_work(prev, path, settings):
+            todo.append((key, str(path)))
+    manifest.append_many(skips)
+    readable = sum(why is None for _, why in entries)
+    if readable > len(todo):
+        print(f"detect: {readable - len(todo)} photo(s) already recorded with these "
+              "settings, skipped")
 
     workers = min(workers or os.cpu_count() or 1, max(1, len(todo)))
     # Threads, not processes: decoding (Pillow) and detection (OpenCV) release the GIL, so
@@ -301,10 +387,10 @@ def detect(work, images=None, cfg: DetectConfig | None = None, *, workers: int |
                 lambda rec: manifest.append(**rec), window=4 * workers, desc="detect",
                 total=len(todo), unit="photo")
     latest = manifest.latest("detect")
+    recs = [latest.get(manifest.relative(path), {}) for path, _ in entries]
     counts: dict[str, int] = {}
-    for p in files:
-        status = latest.get(manifest.relative(p), {}).get("status", "missing")
+    for rec in recs:
+        status = rec.get("status", "missing")
         counts[status] = counts.get(status, 0) + 1
-    counts["faces_kept"] = sum(b["kept"] for p in files
-                               for b in latest.get(manifest.relative(p), {}).get("boxes", []))
+    counts["faces_kept"] = sum(b["kept"] for rec in recs for b in rec.get("boxes", []))
     return counts

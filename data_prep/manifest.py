@@ -26,12 +26,20 @@ except ImportError:  # pragma: no cover - Windows: one writer at a time is the u
 MANIFEST_NAME = "manifest.jsonl"
 
 
+class NothingSucceeded(RuntimeError):
+    """A step none of whose inputs succeeded; the message names the first failure."""
+
+
 class Manifest:
     """Append-only, crash-safe record of every input of every step (see module docstring)."""
 
     def __init__(self, path, fsync: bool = True):
+        """`path` is a work folder (manifest.jsonl inside it) or a manifest file: only a
+        path ending in .jsonl that is not an existing folder names a file, so a new folder
+        with a dot in its name (runs/faces.v2) is still a folder."""
         path = Path(path)
-        self.path = path / MANIFEST_NAME if path.is_dir() or not path.suffix else path
+        is_file = path.suffix.lower() == ".jsonl" and not path.is_dir()
+        self.path = path if is_file else path / MANIFEST_NAME
         self.fsync = fsync
         self._lock = threading.Lock()
 
@@ -102,11 +110,29 @@ class Manifest:
         """How many keys of a step are in each status."""
         return dict(collections.Counter(r["status"] for r in self.latest(step).values()))
 
+    def first_problem(self, step: str, since: float | None = None,
+                      ok=("ok", "no_face", "duplicate")) -> str:
+        """The first unsuccessful record of a step, as 'KEY: REASON': of those made at or
+        after `since` if any, else of all; the first with a traceback (a bug) is preferred,
+        and its traceback appended."""
+        bad = sorted((r for r in self.latest(step).values() if r["status"] not in ok),
+                     key=lambda r: r.get("time", 0.0))
+        recent = [r for r in bad if since is not None and r.get("time", 0.0) >= since]
+        bad = recent or bad
+        if not bad:
+            return "no input was recorded"
+        first = next((r for r in bad if r.get("traceback")), bad[0])
+        text = f"first failure: {first['key']}: {first.get('reason', first['status'])}"
+        return text + (f"\n{first['traceback'].rstrip()}" if first.get("traceback") else "")
+
     def relative(self, path) -> str:
-        """A path as recorded: relative to the work folder when inside it, else absolute."""
-        path = Path(path).resolve()
+        """A path as recorded: relative to the work folder when inside it, else absolute.
+
+        Symlinks are not resolved: a link is recorded under its own name, never its target's.
+        """
+        path = Path(os.path.abspath(path))
         try:
-            return path.relative_to(self.root.resolve()).as_posix()
+            return path.relative_to(os.path.abspath(self.root)).as_posix()
         except ValueError:
             return str(path)
 

@@ -8,23 +8,29 @@ Files: <out>/shard-00000-of-00004.tfrecord ... (uncompressed), one tf.train.Exam
   image/box      float   [x, y, w, h] of the face box in the (upright) photo's pixels
   image/height, image/width  int64
 and <out>/shards.json with the record count and the file list. Records are ordered by
-SHA-256, which scatters each person's photos across the shards.
+SHA-256, which scatters each person's photos across the shards. A crop ships unless dedup
+marked these very bytes a duplicate (verdicts are tied to the crop's SHA-256).
+
+Every file is written under a temporary name and renamed when complete (dcgan_tf.fileio),
+and the old set is replaced only once the new one is written: a crash, or a run in which no
+crop can be read, leaves the previous shards as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
 import math
 import os
-import shutil
 from pathlib import Path
 
 from PIL import Image
 
-from data_prep.dedup import kept_crops
-from data_prep.manifest import Manifest
+from data_prep.dedup import kept_crops, verdict
+from data_prep.manifest import Manifest, NothingSucceeded
+from dcgan_tf.fileio import atomic_path, write_bytes, write_text
 
 SHARD_PATTERN = "shard-{:05d}-of-{:05d}.tfrecord"
 
@@ -41,7 +47,7 @@ def select(manifest: Manifest) -> tuple[list[dict], int]:
                  for f, pairs in downloads.items()}
     chosen, unchecked = [], 0
     for c in kept_crops(manifest):
-        state = dedup.get(c["crop"], {}).get("status")
+        state = verdict(dedup, c)
         if state == "duplicate":
             continue
         unchecked += state is None
@@ -93,49 +99,61 @@ def shard(work, out=None, *, num_shards: int | None = None, per_shard: int = 500
         print(f"shard: {unchecked} crop(s) have not been through dedup yet (run dedup first "
               "to drop duplicates); they are included")
     num_shards = num_shards or max(1, math.ceil(len(crops) / per_shard))
-    out.mkdir(parents=True, exist_ok=True)
     names = [SHARD_PATTERN.format(i, num_shards) for i in range(num_shards)]
-    writers = [tf.io.TFRecordWriter(str(out / f".{n}.tmp")) for n in names]
-    written, skipped = 0, 0
-    try:
-        for c in crops:
-            path = manifest.resolve(c["crop"])
-            try:
-                png = path.read_bytes()
-            except OSError as err:
-                png, why = None, f"cannot read crop: {err}"
-            else:
-                why = None if hashlib.sha256(png).hexdigest() == c["sha256"] else \
-                    "crop file changed since detect (SHA-256 differs)"
-            if why:
-                manifest.append("shard", c["crop"], "failed", reason=why)
-                skipped += 1
-                continue
-            source = c["url"] or str(manifest.resolve(c["source"]).resolve())
-            writers[written % num_shards].write(example(png, source, c["name"], c["box"]))
-            written += 1
-            if png_dir is not None:
-                Path(png_dir).mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(path, Path(png_dir) / f"{c['sha256']}.png")
-    finally:
-        for w in writers:
-            w.close()
-    # Swap in the new set as a whole: the loader reads every *.tfrecord in the folder, so
-    # shards left over from an earlier run with another shard count must go.
-    for old in out.glob("shard-*-of-*.tfrecord"):
-        old.unlink()
-    for n in names:
-        os.replace(out / f".{n}.tmp", out / n)
-    info = {"count": written, "files": names, "skipped": skipped,
+    with contextlib.ExitStack() as stack:
+        # Each shard is renamed into place when the stack closes, after every write went
+        # well; on an error the temporary files are removed and the old set stays.
+        tmps = [stack.enter_context(atomic_path(out / n)) for n in names]
+        writers = [tf.io.TFRecordWriter(str(t)) for t in tmps]
+        try:
+            written, failures = _write_records(manifest, crops, writers, png_dir)
+        finally:
+            for w in writers:
+                w.close()
+        if not written:
+            raise NothingSucceeded(
+                f"nothing succeeded: none of the {len(crops)} crops could be shipped; first "
+                f"failure: {failures[0]['key']}: {failures[0]['reason']} (the shards in {out} "
+                "are unchanged)")
+        # The loader reads every *.tfrecord in the folder, so shards left over from an
+        # earlier run with another shard count must go.
+        for old in out.glob("shard-*-of-*.tfrecord"):
+            if old.name not in names:
+                old.unlink()
+    info = {"count": written, "files": names, "skipped": len(failures),
             "features": ["image/encoded", "image/sha256", "image/source", "image/name",
                          "image/box", "image/height", "image/width"],
             "manifest": str(manifest.path.resolve())}
-    tmp = out / "shards.json.tmp"
-    tmp.write_text(json.dumps(info, indent=1) + "\n")
-    os.replace(tmp, out / "shards.json")
+    write_text(out / "shards.json", json.dumps(info, indent=1) + "\n")
     manifest.append("shard", manifest.relative(out), "ok", count=written, files=names,
-                    skipped=skipped)
-    return {"count": written, "files": [str(out / n) for n in names], "skipped": skipped}
+                    skipped=len(failures))
+    return {"count": written, "files": [str(out / n) for n in names], "skipped": len(failures)}
+
+
+def _write_records(manifest: Manifest, crops, writers, png_dir) -> tuple[int, list[dict]]:
+    """Write each crop whose bytes are still those detect recorded, round-robin over the
+    writers; a "failed" record for each other. Returns (written, failure records)."""
+    written, failures = 0, []
+    for c in crops:
+        path = manifest.resolve(c["crop"])
+        try:
+            png = path.read_bytes()
+        except OSError as err:
+            png, why = None, f"cannot read crop: {err}"
+        else:
+            why = None if hashlib.sha256(png).hexdigest() == c["sha256"] else \
+                "crop file changed since detect (SHA-256 differs)"
+        if why:
+            failures.append(dict(step="shard", key=c["crop"], status="failed", reason=why))
+            continue
+        # Downloaded photos name their URL; others their path as listed (links unresolved).
+        source = c["url"] or str(Path(os.path.abspath(manifest.resolve(c["source"]))))
+        writers[written % len(writers)].write(example(png, source, c["name"], c["box"]))
+        written += 1
+        if png_dir is not None:
+            write_bytes(Path(png_dir) / f"{c['sha256']}.png", png)
+    manifest.append_many(failures)
+    return written, failures
 
 
 def read_shards(folder) -> list[dict]:

@@ -74,16 +74,14 @@ def photos_with_boxes(work, pick=(), n: int = 6):
 
 
 def kept_crops(work, status: str | None = None) -> list[tuple[str, np.ndarray]]:
-    """(crop path, pixels) of the kept crops; status="ok"/"duplicate" filters by dedup."""
+    """(crop path, pixels) of the kept crops; status="ok"/"duplicate" filters by dedup's
+    verdict on the crop's current bytes."""
+    from data_prep import dedup
+
     m = Manifest(work)
-    dedup = m.latest("dedup")
-    out = []
-    for rec in m.latest("detect").values():
-        for b in rec.get("boxes", []):
-            if b["kept"] and (status is None or dedup.get(b["crop"], {}).get("status")
-                              == status):
-                out.append((b["crop"], load_rgb(m.resolve(b["crop"]))))
-    return out
+    verdicts = m.latest("dedup")
+    return [(c["crop"], load_rgb(m.resolve(c["crop"]))) for c in dedup.kept_crops(m)
+            if status is None or dedup.verdict(verdicts, c) == status]
 
 
 def rejected_boxes(work, size: int = 64, n: int = 12) -> list[tuple[str, np.ndarray]]:
@@ -105,12 +103,12 @@ def rejected_boxes(work, size: int = 64, n: int = 12) -> list[tuple[str, np.ndar
 
 
 def rejections(work) -> list[tuple[str, str, str]]:
-    """(step, input, reason) of every input a step refused or could not finish."""
+    """(step, input, reason) of every input a step refused, skipped or could not finish."""
     m = Manifest(work)
     rows = []
     for step in ("download", "detect", "dedup", "shard"):
         for key, rec in m.latest(step).items():
-            if rec["status"] in ("rejected", "failed"):
+            if rec["status"] in ("rejected", "skipped", "failed", "error"):
                 rows.append((step, key if len(key) < 60 else "..." + key[-57:],
                              rec.get("reason", "")))
     return rows

@@ -152,3 +152,17 @@ def test_run_all_finishes_in_flight_items_on_ctrl_c():
     # wins, so that is harmless); none is lost and none is left unrecorded.
     assert set(recorded) == set(started) and len(started) == len(set(started))
     assert len(started) < 10
+
+
+def test_only_a_jsonl_path_names_a_manifest_file(tmp_path):
+    """A new work folder with a dot in its name is a folder, not the manifest file."""
+    work = tmp_path / "faces.v2"
+    m = Manifest(work)
+    assert m.path == work / "manifest.jsonl" and m.root == work
+    m.append("detect", "a.jpg", "ok")
+    assert work.is_dir() and len(Manifest(work).records()) == 1
+    log = Manifest(tmp_path / "logs" / "mine.jsonl")
+    assert log.path == tmp_path / "logs" / "mine.jsonl" and log.root == tmp_path / "logs"
+    # An existing folder is a folder whatever its name.
+    (tmp_path / "odd.jsonl").mkdir()
+    assert Manifest(tmp_path / "odd.jsonl").path == tmp_path / "odd.jsonl" / "manifest.jsonl"

@@ -105,3 +105,74 @@ def test_dedup_step_marks_duplicates_and_writes_its_report(tmp_path):
     D.dedup(work, "phash")
     assert {k: r["status"] for k, r in m.latest("dedup").items()} == \
         {k: r["status"] for k, r in records.items()}
+
+
+class FixedCodes:
+    """A stand-in encoder giving every crop the same activations (a hash collision for all)."""
+
+    def __init__(self, value: float):
+        self.value = value
+
+    def predict(self, x, **kw):
+        return np.full((len(x), 128), self.value, np.float32)
+
+
+def _distinct_with_copies():
+    """40 distinct pictures, then exact copies of 0 and 1 and altered copies of 2 and 3."""
+    rng = np.random.default_rng(5)
+    images = [synthetic.shapes_image(rng) for _ in range(40)]
+    images += [images[0].copy(), images[1].copy(),
+               synthetic.alter(images[2], "brightness", rng),
+               synthetic.alter(images[3], "jpeg", rng)]
+    return images
+
+
+def test_all_zero_codes_are_not_evidence_of_duplicates():
+    images = _distinct_with_copies()
+    # Every activation below the threshold: one shared all-zero key, which says nothing.
+    groups = D.find_groups(images, "ae", encoder=FixedCodes(0.0))
+    assert groups == [[0, 40], [1, 41]]  # the exact copies are still found, by their hash
+
+
+@pytest.mark.parametrize("method", ["ae", "phash"])
+def test_collisions_in_a_bucket_are_confirmed_by_pixel_distance(method, monkeypatch):
+    images = _distinct_with_copies()
+    # Every crop lands in one bucket: only those truly alike may be called duplicates.
+    monkeypatch.setattr(D, "phash_bits",
+                        lambda imgs, hash_side=8: np.ones((len(imgs), 64), bool))
+    groups = D.find_groups(images, method, encoder=FixedCodes(1.0))
+    assert groups == [[0, 40], [1, 41], [2, 42], [3, 43]]
+
+
+def test_dedup_verdicts_follow_crop_contents_not_paths(tmp_path):
+    """After a photo is detected anew, its crops' old verdicts do not apply to new pixels."""
+    from data_prep.shard import select
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    scenes = synthetic.face_scenes(2, seed=3)
+    cv2.imwrite(str(photos / "a.png"), scenes[0][0][..., ::-1])
+    (photos / "b.png").write_bytes((photos / "a.png").read_bytes())
+    work = tmp_path / "work"
+    detect(work, photos, DetectConfig(), workers=1)
+    D.dedup(work, "phash")
+    m = Manifest(work)
+    verdicts = m.latest("dedup")
+    dup_photo = next(k for k, r in m.latest("detect").items()
+                     if any(verdicts[b["crop"]]["status"] == "duplicate" for b in r["boxes"]
+                            if b["kept"]))
+    # That photo is replaced by another scene; detect redoes it, dedup has not run since.
+    cv2.imwrite(dup_photo, scenes[1][0][..., ::-1])
+    detect(work, photos, DetectConfig(), workers=1)
+    new = [b for b in m.latest("detect")[dup_photo]["boxes"] if b["kept"]]
+    assert new and all(verdicts.get(b["crop"], {}).get("status") == "duplicate"
+                       for b in new[:1])  # the same crop paths, judged before
+    chosen, unchecked = select(m)
+    assert {b["crop"] for b in new} <= {c["crop"] for c in chosen}
+    assert unchecked == len(new)
+    # dedup judges the new pixels; its verdicts carry the content hash they were made for.
+    D.dedup(work, "phash")
+    recs = m.latest("dedup")
+    assert all(recs[b["crop"]]["sha256"] == b["crop_sha256"] for b in new)
+    chosen, unchecked = select(m)
+    assert unchecked == 0 and {b["crop"] for b in new} <= {c["crop"] for c in chosen}

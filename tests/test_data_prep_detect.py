@@ -116,7 +116,7 @@ def _photo_folder(folder):
     (folder / "notes.jpg").write_text("a text file with an image suffix")
     grey16 = (synthetic.packaged_photo("coffee")[..., 0].astype(np.uint16) * 257)
     Image.fromarray(grey16).save(folder / "coffee16.png")
-    (folder / "readme.txt").write_text("not a photo: ignored by suffix")
+    (folder / "readme.txt").write_text("not a photo: judged by decoding, like the rest")
     return scenes
 
 
@@ -127,10 +127,11 @@ def test_detect_step_records_everything_and_resumes(tmp_path):
     counts = detect(work, folder, DetectConfig(), workers=2)
     m = Manifest(work)
     latest = m.latest("detect")
-    assert len(latest) == 7 and counts["ok"] == 3 and counts["rejected"] == 2
+    assert len(latest) == 8 and counts["ok"] == 3 and counts["rejected"] == 3
     assert counts["no_face"] == 2  # the greyscale 16-bit coffee, the scene of small faces
     reasons = {k.rsplit("/", 1)[-1]: r.get("reason") for k, r in latest.items()}
     assert "empty" in reasons["zero.jpg"] and "not an image" in reasons["notes.jpg"]
+    assert "not an image" in reasons["readme.txt"]
     small = latest[str(folder / "small_faces.png")]["boxes"]
     assert small and all(b["reason"].startswith("too small") for b in small)
     # Kept crops are on disk, 64x64, their hashes recorded; boxes match the pasted faces.
@@ -170,10 +171,11 @@ def test_missing_detector_files_are_clear_errors(monkeypatch, tmp_path):
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
-    assert cli.main(["detect", "--work", str(tmp_path), "--images", str(tmp_path / "no")]) == 1
+    # Bad input on the command line: exit code 2, like a bad option.
+    assert cli.main(["detect", "--work", str(tmp_path), "--images", str(tmp_path / "no")]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"data_prep detect: error: {tmp_path / 'no'}: no such folder of photos"
-    assert cli.main(["detect", "--work", str(tmp_path), "--detector", "yunet"]) == 1
+    assert cli.main(["detect", "--work", str(tmp_path), "--detector", "yunet"]) == 2
     assert "YuNet model file not found" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exc:
         cli.main(["detect", "--size", "100"])
@@ -209,3 +211,150 @@ def test_detect_interrupted_by_ctrl_c_resumes_without_repeats(tmp_path, monkeypa
     detect(tmp_path / "work", folder, DetectConfig(), workers=2)
     assert sorted(calls) == sorted(str(p) for p in folder.iterdir())  # each photo once
     assert len(Manifest(tmp_path / "work").latest("detect")) == 8
+
+
+def test_every_file_is_recorded_and_symlinks_follow_one_rule(tmp_path):
+    """Every file gets a record under its own path; links leading out are refused."""
+    import json
+    import os
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    img, _ = synthetic.face_scenes(1, seed=5)[0]
+    cv2.imwrite(str(folder / "scene.jpg"), img[..., ::-1])
+    # A photo without an extension is judged by its content, like every other file.
+    (folder / "IMG_0001").write_bytes((folder / "scene.jpg").read_bytes())
+    (folder / "readme.txt").write_text("notes about the photos")
+    (folder / ".DS_Store").write_bytes(b"\0\0\0\1Bud1")  # hidden: not an input
+    os.symlink("scene.jpg", folder / "inside_link.jpg")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("root:x:0:0")
+    os.symlink(secret, folder / "outside_link.jpg")
+    os.symlink(folder / "deleted.jpg", folder / "broken_link.jpg")
+    outside_dir = tmp_path / "elsewhere"
+    outside_dir.mkdir()
+    cv2.imwrite(str(outside_dir / "other.jpg"), img[..., ::-1])
+    os.symlink(outside_dir, folder / "linked_dir")
+    os.mkfifo(folder / "pipe.jpg")  # reading it would block for ever
+
+    work = tmp_path / "work"
+    counts = detect(work, folder, DetectConfig(), workers=2)
+    m = Manifest(work)
+    latest = {k.rsplit("/", 1)[-1]: r for k, r in m.latest("detect").items()}
+    assert set(m.latest("detect")) == {str(folder / n) for n in latest}
+    assert set(latest) == {"scene.jpg", "IMG_0001", "readme.txt", "inside_link.jpg",
+                           "outside_link.jpg", "broken_link.jpg", "linked_dir", "pipe.jpg"}
+    status = {k: (r["status"], r.get("reason", "")) for k, r in latest.items()}
+    assert status["scene.jpg"][0] == status["IMG_0001"][0] == "ok"
+    assert status["inside_link.jpg"][0] == "ok"  # a link inside the folder is followed
+    assert status["readme.txt"] == ("rejected", "not an image (no decoder recognises the "
+                                                "content)")
+    assert status["outside_link.jpg"][0] == "skipped" and "outside" in status[
+        "outside_link.jpg"][1]
+    assert status["broken_link.jpg"][0] == "skipped" and "broken" in status[
+        "broken_link.jpg"][1]
+    assert status["linked_dir"][0] == "skipped" and "folder" in status["linked_dir"][1]
+    assert status["pipe.jpg"][0] == "skipped" and "not a regular file" in status[
+        "pipe.jpg"][1]
+    assert counts["skipped"] == 4 and counts["ok"] == 3 and counts["rejected"] == 1
+    text = m.path.read_text()
+    assert str(secret) not in text and str(outside_dir) not in text
+    assert all(json.loads(line)["key"].startswith(str(folder)) for line in text.splitlines())
+    # A re-run records nothing new: the skipped files keep their verdicts.
+    lines = text.count("\n")
+    detect(work, folder, DetectConfig(), workers=2)
+    assert m.path.read_text().count("\n") == lines
+
+
+def test_changed_settings_redo_the_photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (img, _) in enumerate(synthetic.face_scenes(2, seed=9)):
+        cv2.imwrite(str(folder / f"s{i}.jpg"), img[..., ::-1])
+    work = tmp_path / "work"
+    detect(work, folder, DetectConfig(size=64), workers=1)
+    m = Manifest(work)
+    lines = m.path.read_text().count("\n")
+    detect(work, folder, DetectConfig(size=128), workers=1)
+    assert m.path.read_text().count("\n") == lines + 2  # both photos done again
+    for rec in m.latest("detect").values():
+        assert rec["settings"]["size"] == 128 and rec["crop_size"] == 128
+        kept = [b for b in rec["boxes"] if b["kept"]]
+        assert kept
+        for b in kept:
+            data = (work / b["crop"]).read_bytes()
+            assert hashlib.sha256(data).hexdigest() == b["crop_sha256"]
+            assert load_rgb(work / b["crop"]).shape == (128, 128, 3)
+    detect(work, folder, DetectConfig(size=128), workers=1)  # same settings: nothing to do
+    assert m.path.read_text().count("\n") == lines + 2
+
+
+def test_a_photo_vanishing_mid_run_is_recorded_not_fatal(tmp_path, monkeypatch):
+    from data_prep import detect as detect_mod
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (img, _) in enumerate(synthetic.face_scenes(3, seed=4)):
+        cv2.imwrite(str(folder / f"s{i}.jpg"), img[..., ::-1])
+    real_list, real_load = detect_mod.list_images, detect_mod.load_rgb
+
+    def list_then_delete(*a, **kw):  # deleted after the folder was listed
+        out = real_list(*a, **kw)
+        (folder / "s0.jpg").unlink()
+        return out
+
+    def delete_then_load(path, *a, **kw):  # deleted just before its pixels are read
+        if str(path).endswith("s1.jpg"):
+            os.unlink(path)
+        return real_load(path, *a, **kw)
+
+    import os
+
+    monkeypatch.setattr(detect_mod, "list_images", list_then_delete)
+    monkeypatch.setattr(detect_mod, "load_rgb", delete_then_load)
+    counts = detect(tmp_path / "work", folder, DetectConfig(), workers=1)
+    latest = Manifest(tmp_path / "work").latest("detect")
+    for name in ("s0.jpg", "s1.jpg"):
+        rec = latest[str(folder / name)]
+        assert rec["status"] == "failed" and rec["reason"].startswith("missing"), rec
+    assert latest[str(folder / "s2.jpg")]["status"] == "ok"
+    assert counts["ok"] == 1 and counts["failed"] == 2
+
+
+def test_a_bug_is_recorded_with_its_traceback_and_fails_the_cli(tmp_path, monkeypatch,
+                                                                 capsys):
+    from data_prep import detect as detect_mod
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i, (img, _) in enumerate(synthetic.face_scenes(2, seed=4)):
+        cv2.imwrite(str(folder / f"s{i}.jpg"), img[..., ::-1])
+
+    def broken(*a, **kw):
+        raise TypeError("a bug in the detector glue")
+
+    monkeypatch.setattr(detect_mod, "find_faces", broken)
+    work = tmp_path / "work"
+    code = cli.main(["detect", "--work", str(work), "--images", str(folder), "--threads", "1"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "nothing succeeded" in err and "Traceback" in err
+    assert "TypeError: a bug in the detector glue" in err and "in broken" in err
+    recs = Manifest(work).latest("detect").values()
+    assert [r["status"] for r in recs] == ["error", "error"]
+    assert all("TypeError: a bug" in r["traceback"] for r in recs)
+    # Fixed, the same command redoes the photos the bug spoiled.
+    monkeypatch.setattr(detect_mod, "find_faces", find_faces)
+    assert cli.main(["detect", "--work", str(work), "--images", str(folder)]) == 0
+    assert {r["status"] for r in Manifest(work).latest("detect").values()} == {"ok"}
+
+
+def test_a_work_folder_inside_the_photo_folder_is_not_read_as_photos(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    img, _ = synthetic.face_scenes(1, seed=5)[0]
+    cv2.imwrite(str(folder / "scene.jpg"), img[..., ::-1])
+    for _ in range(2):  # the second run would find the first run's crops and manifest
+        counts = detect(folder, folder, DetectConfig(), workers=1)
+    assert list(Manifest(folder).latest("detect")) == ["scene.jpg"]
+    assert counts["ok"] == 1 and counts["faces_kept"] >= 3

@@ -130,3 +130,23 @@ def test_cli_all_on_a_folder(tmp_path, capsys):
     assert "detect: 2 ok, 1 rejected" in status and "shard: 1 ok" in status
     assert cli.main(["shard", "--work", str(tmp_path / "empty")]) == 1
     assert "no kept face crops" in capsys.readouterr().err
+
+
+def test_a_failed_rewrite_leaves_the_old_shards_and_no_temporary_files(work, monkeypatch):
+    from data_prep import shard as shard_mod
+
+    shard(work, num_shards=2)
+    out = work / "shards"
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real, calls = shard_mod.example, []
+
+    def fail_on_the_third(*a, **kw):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return real(*a, **kw)
+
+    monkeypatch.setattr(shard_mod, "example", fail_on_the_third)
+    with pytest.raises(OSError, match="disk full"):
+        shard(work, num_shards=3)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing half-written
