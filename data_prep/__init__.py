@@ -7,10 +7,11 @@ Steps (each resumable, all sharing <work>/manifest.jsonl), one module each:
   data_prep.shard.shard        TFRecord shards that dcgan_tf.data reads
 Shared pieces: manifest (the log), fetch (one bounded HTTP GET: deadline, redirects, size
 caps), decode (bytes -> 8-bit RGB or a reason, via dcgan_tf.images, the one image reader),
-synthetic
-(offline photos with known answers, for tests and notebook 01), cli (python -m data_prep).
+synthetic (offline photos with known answers, for tests and notebook 01), cli (python -m
+data_prep).
 
 Import the step functions from their modules, e.g. `from data_prep.detect import detect`.
 """
 
-__all__ = ["cli", "decode", "dedup", "detect", "download", "fetch", "manifest", "shard", "synthetic"]
+__all__ = ["cli", "decode", "dedup", "detect", "download", "fetch", "manifest", "shard",
+           "synthetic"]
