@@ -1,4 +1,13 @@
-"""Command line: `python -m dcgan_tf train ...` and `python -m dcgan_tf sample ...`."""
+"""Command line: `python -m dcgan_tf train ...` and `python -m dcgan_tf sample ...`.
+
+Exit codes (data_prep's command line uses the same table):
+  0    success
+  1    failure while running: training diverged, or an unexpected error (a bug; --debug
+       shows its traceback)
+  2    bad usage or input: an unknown option or value, a data source that cannot be read, a
+       run folder that is missing, already holds a checkpoint, or has a different config
+  130  interrupted (Ctrl-C)
+"""
 
 from __future__ import annotations
 
@@ -6,7 +15,19 @@ import argparse
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
+
+from dcgan_tf.config import CACHE_MEMORY_BUDGET, DCGANConfig
+
+EXIT_CODES = {
+    0: "success",
+    1: "failure while running (training diverged, or an unexpected error)",
+    2: "bad usage or input (option, data source, run folder)",
+    130: "interrupted (Ctrl-C)",
+}
+SCORED = ("faces", "rooms")  # sources with probes for the Frechet distance
+ONE_CHANNEL = ("digits", "mnist")
 
 EPILOG = """examples:
   python -m dcgan_tf train                                  # small profile, procedural faces
@@ -14,7 +35,9 @@ EPILOG = """examples:
   python -m dcgan_tf train --profile full --data tfds:celeb_a --out runs/celeba   # GPU
   python -m dcgan_tf train --out runs/faces --resume --epochs 20
   python -m dcgan_tf sample --run runs/faces --n 64 --out grid.png
-"""
+
+exit codes:
+""" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
 
 
 class _Parser(argparse.ArgumentParser):
@@ -32,46 +55,94 @@ def _positive(text):
     return value
 
 
+def _profiles(field: str) -> str:
+    """"(small: X, full: Y)": the value each profile gives a config field."""
+    small, full = DCGANConfig.profile("small"), DCGANConfig.profile("full")
+    return f"(small: {getattr(small, field)}, full: {getattr(full, field)})"
+
+
+def _add_model_options(t):
+    def add(flag, text, **kwargs):
+        field = flag[2:].replace("-", "_")
+        t.add_argument(flag, help=f"{text} {_profiles(field)}", **kwargs)
+
+    add("--epochs", "epochs to train up to", type=_positive)
+    add("--resolution", "image side", type=int, choices=[32, 64, 128])
+    add("--width", "feature maps of G's last and D's first conv layer", type=_positive)
+    add("--batch-size", "images per step", type=_positive)
+    add("--kernel-size", "conv kernel side", type=int, choices=[4, 5])
+    add("--z-prior", "distribution of z", choices=["uniform", "normal"])
+    add("--channels", "1 (grey) or 3 (RGB); digits and mnist default to 1", type=int,
+        choices=[1, 3])
+    add("--seed", "seed of weights, noise and shuffling", type=int)
+    add("--mixed-precision", "float16 maths (GPU)", action="store_true")
+    add("--xla", "compile the train step with XLA (GPU)", action="store_true")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m dcgan_tf", description="Train and sample DCGANs.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error, not one line")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    t = sub.add_parser("train", help="train a DCGAN into a run folder")
-    t.add_argument("--data", default="faces",
+    t = sub.add_parser("train", help="train a DCGAN into a run folder", parents=[common])
+    t.add_argument("--data",
                    help="faces[:N], rooms[:N], digits, tfds:NAME, a folder of images or "
-                        "TFRecord shards (default: faces)")
+                        "TFRecord shards (default: faces; with --resume: the run's own)")
     t.add_argument("--out", default="runs/faces", help="run folder (default: runs/faces)")
+    small, full = DCGANConfig.profile("small"), DCGANConfig.profile("full")
     t.add_argument("--profile", choices=["small", "full"],
                    default=os.environ.get("DCGAN_PROFILE", "small"),
-                   help="small: CPU minutes (32x32, width 32); full: the paper's 64x64 model")
-    t.add_argument("--resume", action="store_true", help="continue the run folder's checkpoint")
-    t.add_argument("--epochs", type=_positive)
-    t.add_argument("--resolution", type=int, choices=[32, 64, 128])
-    t.add_argument("--width", type=_positive)
-    t.add_argument("--batch-size", type=_positive)
-    t.add_argument("--kernel-size", type=int, choices=[4, 5])
-    t.add_argument("--z-prior", choices=["uniform", "normal"])
-    t.add_argument("--channels", type=int, choices=[1, 3])
-    t.add_argument("--seed", type=int)
-    t.add_argument("--mixed-precision", action="store_true", help="float16 maths (GPU)")
-    t.add_argument("--xla", action="store_true", help="compile the train step with XLA (GPU)")
+                   help=f"small: CPU minutes ({small.resolution}x{small.resolution}, width "
+                        f"{small.width}); full: the paper's model ({full.resolution}x"
+                        f"{full.resolution}, width {full.width}) (default: $DCGAN_PROFILE, "
+                        "else small)")
+    t.add_argument("--resume", action="store_true",
+                   help="continue the run folder's checkpoint, with its config and data")
+    _add_model_options(t)
+    t.add_argument("--cache", choices=["auto", "memory", "disk", "none"], default="auto",
+                   help="where the decoded images are kept between epochs: auto (default) "
+                        f"is memory if they fit in {CACHE_MEMORY_BUDGET / 2**30:g} GiB, "
+                        "else a file under $DCGAN_CACHE (default ~/.cache/dcgan_tf)")
     t.add_argument("--no-score", action="store_true",
                    help="skip the probe Frechet distance after training on faces/rooms")
     t.add_argument("--score-n", type=_positive, default=2000,
-                   help="images per set for the probe Frechet distance (default 2000)")
+                   help="images per set for the probe Frechet distance (default 2000; "
+                        "more than the probes have features)")
 
-    s = sub.add_parser("sample", help="render a grid of samples from a run's checkpoint")
+    s = sub.add_parser("sample", help="render a grid of samples from a run's checkpoint",
+                       parents=[common])
     s.add_argument("--run", required=True, help="run folder written by `train`")
     s.add_argument("--n", type=_positive, default=64, help="number of samples (default 64)")
-    s.add_argument("--seed", type=int, default=0, help="seed of the latent vectors")
+    s.add_argument("--seed", type=int, default=0,
+                   help="seed of the latent vectors (default 0)")
     s.add_argument("--out", help="PNG to write (default: RUN/sample_seed<SEED>.png)")
     return p
 
 
-def _config(args):
-    from dcgan_tf.config import DCGANConfig
+def _check_score_n(parser, args):
+    # A covariance of n feature vectors has rank n - 1 at most: the Frechet distance needs
+    # it full rank, so n must exceed the probes' feature count. Checked before hours of
+    # training, not after.
+    from dcgan_tf.probes import FEATURES
 
+    if args.command == "train" and args.score_n <= FEATURES:
+        parser.error(f"--score-n {args.score_n}: the probe Frechet distance needs more images "
+                     f"than the probes' {FEATURES} features, i.e. at least {FEATURES + 1}")
+
+
+def _source(args):
+    """The source to train on; None lets train() use the one the run folder recorded."""
+    if args.data is not None:
+        return args.data
+    if args.resume and (Path(args.out) / "config.json").exists():
+        return None
+    return "faces"
+
+
+def _config(args, source):
     run_cfg = Path(args.out) / "config.json"
     overrides = {k: getattr(args, k) for k in
                  ("epochs", "resolution", "width", "batch_size", "kernel_size", "z_prior",
@@ -82,28 +153,46 @@ def _config(args):
         overrides["xla"] = True
     if args.resume and run_cfg.exists():  # the run's own settings, plus what was changed
         return DCGANConfig.from_json(run_cfg).replace(**overrides)
-    if "channels" not in overrides and str(args.data).split(":")[0] in ("digits", "mnist",
-                                                                        "tfds:mnist"):
+    name = str(source).removeprefix("tfds:").split(":")[0]
+    if "channels" not in overrides and name in ONE_CHANNEL:
         overrides["channels"] = 1
     return DCGANConfig.profile(args.profile, **overrides)
 
 
-def _train(args) -> int:
-    from dcgan_tf.train import train
+def _scored_name(source) -> str | None:
+    """"faces" or "rooms" if the probes can score a run trained on `source`, else None."""
+    if source is None:
+        return None
+    name = str(source).split(":")[0]
+    return name if name in SCORED and not Path(str(source)).exists() else None
 
-    cfg = _config(args)
+
+def _train(args) -> int:
+    from dcgan_tf import checkpoint
+    from dcgan_tf.train import recorded_source, train
+
+    source, out = _source(args), Path(args.out)
+    cfg = _config(args, source)
+    # What will train: on resume, the run's recorded source (train() refuses another one).
+    planned = _scored_name((args.resume and recorded_source(out)) or source)
+    if planned and not args.no_score and cfg.channels != 3:
+        raise ValueError(f"the {planned} probes score RGB images and this run has "
+                         f"{cfg.channels} channel(s): add --no-score")
+    before = checkpoint.saved_epoch(out) if args.resume else 0
     start = time.time()
-    train(cfg, args.data, args.out, resume=args.resume)
-    minutes = (time.time() - start) / 60
-    out = Path(args.out)
-    print(f"trained in {minutes:.1f} min; samples: {out / 'samples'}, "
+    train(cfg, source, out, resume=args.resume, cache=args.cache)
+    after = checkpoint.saved_epoch(out)
+    if after == before:
+        print(f"nothing to train: {out} already has {after} epochs (--epochs {cfg.epochs}); "
+              "pass a larger --epochs to continue")
+        return 0
+    print(f"trained in {(time.time() - start) / 60:.1f} min; samples: {out / 'samples'}, "
           f"loss curves: {out / 'loss.png'}, progress: {out / 'progress.gif'}")
-    name = str(args.data).split(":")[0]
-    if name in ("faces", "rooms") and not args.no_score:
+    name = _scored_name(recorded_source(out) or source)  # what train() actually read
+    if name and not args.no_score:
         from dcgan_tf.report import score_run
 
-        report = score_run(out, name, n=args.score_n)
-        print(report.summary())
+        print(score_run(out, name, n=args.score_n).summary())
     return 0
 
 
@@ -118,21 +207,36 @@ def _sample(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _exit_code(err: BaseException) -> tuple[int, str]:
+    """(exit code, one-line message) for an error, by the EXIT_CODES table."""
     from dcgan_tf.callbacks import TrainingDiverged
-    from dcgan_tf.data import DataError
 
+    if isinstance(err, (ValueError, FileExistsError, FileNotFoundError)):  # DataError too
+        return 2, f"error: {err}"
+    if isinstance(err, TrainingDiverged):
+        return 1, f"error: {err}"
+    return 1, (f"error: unexpected {type(err).__name__}: {err} (rerun with --debug for the "
+               "traceback)")
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _check_score_n(parser, args)
     try:
         return _train(args) if args.command == "train" else _sample(args)
-    except (DataError, FileExistsError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print("\ninterrupted: the last completed epoch is checkpointed; rerun with --resume",
-              file=sys.stderr)
+        if args.debug:
+            traceback.print_exc()
+        what = ("the last completed epoch is checkpointed; rerun with --resume"
+                if args.command == "train" else "nothing was written")
+        print(f"\ninterrupted: {what}", file=sys.stderr)
         return 130
+    except Exception as err:  # noqa: BLE001 - mapped to the exit code table
+        code, message = _exit_code(err)
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(" ".join(message.split("\n")), file=sys.stderr)
+        return code

@@ -9,6 +9,9 @@ from pathlib import Path
 
 RESOLUTIONS = (32, 64, 128)
 PROFILES = ("small", "full")
+# The most decoded training images (uint8 bytes) the data pipeline's "auto" cache keeps in
+# RAM; larger sets are cached in a file under cache_dir() (dcgan_tf.data.choose_cache).
+CACHE_MEMORY_BUDGET = 2 * 2**30
 
 
 @dataclasses.dataclass

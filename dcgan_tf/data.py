@@ -11,26 +11,33 @@ Sources (the `source` argument):
   an array / (array, labels) in-memory images, uint8 [0, 255] or float [0, 1]
 
 Every image is centre-cropped to a square, resized, converted to the configured channels and
-cached as uint8; scaling to G's output range happens per batch, after the cache.
+cached as uint8; scaling to G's output range happens per batch, after the cache. The cache
+(`cache=`) is in memory, a file on disk, or none; "auto" keeps a set in memory only if it
+fits CACHE_MEMORY_BUDGET (2 GiB): tfds:lsun/bedroom at 64x64 (3M x 12 KB = 37 GB) does not.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import glob
+import hashlib
 import os
+import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.config import DCGANConfig
+from dcgan_tf.config import CACHE_MEMORY_BUDGET, DCGANConfig, cache_dir
+from dcgan_tf.images import load_rgb
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 TFDS_NAMES = ("celeb_a", "lsun/bedroom", "cifar10", "svhn_cropped", "mnist")
 PROCEDURAL = {"faces": 20_000, "rooms": 20_000}  # default number of images drawn
 SHARD_IMAGE_KEY = "image/encoded"  # the field data_prep writes the PNG crop into
+CACHE_CHOICES = ("auto", "memory", "disk", "none")
+CACHE_FORMAT = 1  # bump when the cached elements change meaning: it keys the disk caches
 
 
 class DataError(ValueError):
@@ -41,16 +48,9 @@ class DataError(ValueError):
 
 
 def read_image(path) -> np.ndarray:
-    """Decode one image file to uint8 HxWx3 (EXIF orientation applied). Raises on bad files."""
-    from PIL import Image, ImageOps
-
-    with Image.open(path) as im:
-        im = ImageOps.exif_transpose(im)
-        if im.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16/32-bit greyscale: keep the range
-            arr = np.asarray(im, dtype=np.float64)
-            arr = arr * (255.0 / max(arr.max(), 1.0))
-            return np.repeat(arr.astype(np.uint8)[..., None], 3, axis=-1)
-        return np.asarray(im.convert("RGB"))
+    """Decode one image file to uint8 HxWx3 with the kit's one reader (dcgan_tf.images:
+    EXIF orientation, 16-bit on a fixed scale, alpha on white). Raises on bad files."""
+    return load_rgb(path)
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -78,7 +78,8 @@ def _folder_images(folder: Path):
                 yield img
 
     sig = tf.TensorSpec((None, None, 3), tf.uint8)
-    return tf.data.Dataset.from_generator(generate, output_signature=sig)
+    ds = tf.data.Dataset.from_generator(generate, output_signature=sig)
+    return ds, len(files), lambda: _hash_files(files)  # the count is an upper bound
 
 
 def _shard_files(path: Path) -> list[str]:
@@ -94,7 +95,8 @@ def _shard_images(files: list[str]):
         )
         return tf.io.decode_image(feats[SHARD_IMAGE_KEY], channels=3, expand_animations=False)
 
-    return tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return ds, None, lambda: _hash_files(files)  # the count needs a pass over the records
 
 
 def _digits(with_labels):
@@ -125,11 +127,15 @@ def _tfds(name, split, with_labels):
             labels.update(labels.pop("attributes"))
         return (ex["image"], labels) if with_labels else ex["image"]
 
-    return ds.map(split_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.map(split_fn, num_parallel_calls=tf.data.AUTOTUNE)
+    n = int(ds.cardinality())  # tfds knows each split's size
+    return ds, (n if n >= 0 else None), lambda: f"tfds:{name}"
 
 
 def _raw_source(source, split, with_labels, resolution):
-    """A tf.data of uint8 HxWxC images (or (image, labels) pairs) before square-resizing."""
+    """(ds, n, identity) for a source: a tf.data of uint8 HxWxC images (or (image, labels)
+    pairs) before square-resizing, its size if known without reading it (else None), and a
+    function returning a string that changes whenever the images do (the disk cache key)."""
     if isinstance(source, tuple) and len(source) == 2:
         images, labels = source
         return _from_arrays(images, labels if with_labels else None, "array")
@@ -188,9 +194,28 @@ def _from_arrays(images, labels, what):
         images = np.round(images * 255.0).astype(np.uint8)
     images = images[..., :3]  # drop alpha
     if labels is None:
-        return tf.data.Dataset.from_tensor_slices(images)
+        ds = tf.data.Dataset.from_tensor_slices(images)
+        return ds, len(images), lambda: _hash_arrays(images)
     labels = {k: np.asarray(v) for k, v in labels.items()}
-    return tf.data.Dataset.from_tensor_slices((images, labels))
+    ds = tf.data.Dataset.from_tensor_slices((images, labels))
+    return ds, len(images), lambda: _hash_arrays(images, *(labels[k] for k in sorted(labels)))
+
+
+def _hash_arrays(*arrays) -> str:
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _hash_files(files) -> str:
+    # Path, size and modification time: a changed or replaced file gets a new cache.
+    h = hashlib.sha256()
+    for f in files:
+        st = os.stat(f)
+        h.update(f"{os.path.abspath(f)}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- pipeline
@@ -211,13 +236,66 @@ def square_resize(image, resolution: int, channels: int):
     return tf.cast(image, tf.uint8)
 
 
+def choose_cache(n_images: int | None, resolution: int, channels: int,
+                 budget: int | None = None) -> str:
+    """The "auto" cache: "memory" if n_images uint8 images fit in `budget` bytes
+    (default CACHE_MEMORY_BUDGET, 2 GiB), else "disk"; "disk" too if the count is unknown."""
+    budget = CACHE_MEMORY_BUDGET if budget is None else budget
+    if n_images is None:
+        return "disk"
+    return "memory" if n_images * resolution * resolution * channels <= budget else "disk"
+
+
+def _cache_mode(cache) -> tuple[str, Path | None]:
+    """("memory" | "disk" | "none" | "file" | "auto", the file prefix for "file")."""
+    if cache is True:
+        return "memory", None
+    if cache is False or cache is None:
+        return "none", None
+    if isinstance(cache, str) and cache in CACHE_CHOICES:
+        return cache, None
+    if isinstance(cache, os.PathLike) or (isinstance(cache, str) and os.sep in cache):
+        return "file", Path(cache)
+    raise ValueError(f"cache={cache!r}: expected one of {', '.join(CACHE_CHOICES)}, True, "
+                     "False or a file path")
+
+
+def _disk_cache_prefix(source, identity, split, resolution, channels, with_labels) -> Path:
+    """A file prefix under cache_dir()/tfdata named by everything the cached images depend on,
+    so a changed source, size or channel count never reads a stale cache."""
+    key = hashlib.sha256(repr((CACHE_FORMAT, identity(), split, resolution, channels,
+                               with_labels)).encode()).hexdigest()[:16]
+    what = Path(str(source)).name if isinstance(source, (str, os.PathLike)) else "array"
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", what).strip("_")[:40] or "data"
+    return cache_dir() / "tfdata" / f"{slug}_{resolution}px_{channels}ch_{split}_{key}"
+
+
+def _file_cache(ds, prefix: Path):
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    locks = glob.glob(glob.escape(str(prefix)) + "*.lockfile")
+    if locks and not Path(f"{prefix}.index").exists():
+        # tf.data would fail later, mid-fit, with the same cause.
+        raise DataError(f"{locks[0]}: a cache of this data is being written by another run, "
+                        "or a run was killed while writing it; if no other run is using it, "
+                        "delete that file, or pass cache='memory' / 'none'")
+    return ds.cache(str(prefix))
+
+
 def load_images(source, resolution: int, channels: int = 3, *, split: str = "train",
-                with_labels: bool = False, cache: bool | str = True) -> tf.data.Dataset:
+                with_labels: bool = False, cache: bool | str | os.PathLike = "auto"
+                ) -> tf.data.Dataset:
     """Unbatched uint8 images (resolution, resolution, channels), or (image, labels) pairs.
 
-    `cache`: True caches in memory, a path caches to disk (for sets larger than RAM).
+    `cache`: "memory" (or True) keeps the resized images in RAM after the first pass; "disk"
+    writes them to a file under cache_dir()/tfdata keyed by the source's contents (reused by
+    later runs); a path (a Path, or a string with a "/") writes that file; "none" (or False)
+    reads and resizes every epoch; "auto" is "memory" if the set fits CACHE_MEMORY_BUDGET
+    (2 GiB), else "disk" (see choose_cache).
     """
-    ds = _raw_source(source, split, with_labels, resolution)
+    mode, prefix = _cache_mode(cache)
+    ds, n, identity = _raw_source(source, split, with_labels, resolution)
+    if mode == "auto":
+        mode = choose_cache(n, resolution, channels)
 
     def prep(*element):
         if with_labels:
@@ -225,9 +303,11 @@ def load_images(source, resolution: int, channels: int = 3, *, split: str = "tra
         return square_resize(element[0], resolution, channels)
 
     ds = ds.map(prep, num_parallel_calls=tf.data.AUTOTUNE)
-    if cache:
-        ds = ds.cache("" if cache is True else str(cache))
-    return ds
+    if mode == "memory":
+        return ds.cache()
+    if mode == "disk":
+        prefix = _disk_cache_prefix(source, identity, split, resolution, channels, with_labels)
+    return _file_cache(ds, prefix) if prefix is not None else ds
 
 
 def count(ds: tf.data.Dataset) -> int:
@@ -253,10 +333,11 @@ def to_uint8(images, pixel_range=(-1.0, 1.0)) -> np.ndarray:
 
 def make_dataset(source, cfg: DCGANConfig, *, split: str = "train", start_epoch: int = 0,
                  epochs: int | None = None, with_labels: bool = False,
-                 cache: bool | str = True, shuffle: bool = True):
+                 cache: bool | str | os.PathLike = "auto", shuffle: bool = True):
     """Batches of cfg.batch_size images in G's output range, for epochs [start_epoch, epochs).
 
-    Returns (dataset, steps_per_epoch). Epoch e is shuffled with seed (cfg.seed, e), so a run
+    Returns (dataset, steps_per_epoch). `cache` as in load_images: "auto", "memory", "disk",
+    "none" or a file path. Epoch e is shuffled with seed (cfg.seed, e), so a run
     resumed at epoch e sees exactly the batches an uninterrupted run would.
     """
     images = load_images(source, cfg.resolution, cfg.channels, split=split,

@@ -11,6 +11,7 @@ doubling of the side; D mirrors it. For 64x64 and width 64 that is 4x4x512 -> ..
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import layers
 
 from dcgan_tf.config import DCGANConfig
@@ -22,11 +23,15 @@ def _conv_init(cfg):
     return keras.initializers.RandomNormal(0.0, cfg.init_stddev)
 
 
-def _batchnorm(cfg, name, synchronized=True):
+def _batchnorm(cfg, name, synchronized=None):
     # gamma ~ N(1, 0.02) as in the reference code; momentum 0.9 / epsilon 1e-5 are the Torch
     # defaults the original used (Keras' own 0.99 / 1e-3 adapt the moving averages too
-    # slowly for short runs). Synchronized: under a multi-replica strategy the statistics are
-    # taken over the global batch, so a 2-GPU run normalises exactly like a 1-GPU run.
+    # slowly for short runs). Synchronized under a multi-replica strategy: the statistics are
+    # taken over the global batch, so a 2-GPU run normalises exactly like a 1-GPU run. On one
+    # device the synchronized path only adds work, so by default it follows the strategy in
+    # scope when the layer is built.
+    if synchronized is None:
+        synchronized = tf.distribute.get_strategy().num_replicas_in_sync > 1
     return layers.BatchNormalization(
         momentum=0.9,
         epsilon=1e-5,

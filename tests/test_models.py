@@ -1,5 +1,11 @@
 """The built networks against the paper's guidelines, layer by layer."""
 
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -104,9 +110,24 @@ def test_parameter_count_matches_independent_count(k):
     assert models.build_discriminator(cfg).count_params() == d
 
 
-def test_paper_model_size():
-    # With k=5 the 64x64 width-64 model has 5,128,643 + 4,317,441 parameters.
-    assert independent_param_count() == (5_128_643, 4_317_441)
+def test_paper_fig1_model_size():
+    """The paper's Fig. 1 generator (z 100 -> 4x4x1024 -> 8x8x512 -> 16x16x256 -> 32x32x128 ->
+    64x64x3, 5x5 kernels) and its mirror D, counted layer by layer. BN adds gamma and beta
+    plus two moving statistics per channel; layers followed by BN have no bias."""
+    g = (100 * 4 * 4 * 1024 + 4 * 1024  # project z, BN
+         + 5 * 5 * 1024 * 512 + 4 * 512  # 4x4 -> 8x8, BN
+         + 5 * 5 * 512 * 256 + 4 * 256  # 8x8 -> 16x16, BN
+         + 5 * 5 * 256 * 128 + 4 * 128  # 16x16 -> 32x32, BN
+         + 5 * 5 * 128 * 3 + 3)  # 32x32 -> 64x64 RGB, bias, tanh
+    d = (5 * 5 * 3 * 128 + 128  # 64x64 -> 32x32, bias (no BN on D's input)
+         + 5 * 5 * 128 * 256 + 4 * 256  # -> 16x16, BN
+         + 5 * 5 * 256 * 512 + 4 * 512  # -> 8x8, BN
+         + 5 * 5 * 512 * 1024 + 4 * 1024  # -> 4x4, BN
+         + 4 * 4 * 1024 + 1)  # flatten -> one logit
+    assert (g, d) == (18_858_883, 17_236_481)  # the arithmetic above, evaluated by hand
+    cfg = DCGANConfig(resolution=64, width=128, kernel_size=5)
+    assert models.build_generator(cfg).count_params() == g
+    assert models.build_discriminator(cfg).count_params() == d
 
 
 def test_initialisation_is_normal_0_02_and_gamma_1_0_02():
@@ -172,8 +193,9 @@ def test_sigmoid_output_switch_changes_range():
     g = models.build_generator(cfg)
     assert g.layers[-1].get_config()["activation"] == "sigmoid"
     assert cfg.pixel_range == (0.0, 1.0)
-    out = g(np.random.uniform(-1, 1, (4, 100)).astype("float32")).numpy()
-    assert out.min() >= 0.0 and out.max() <= 1.0
+    z = np.random.default_rng(0).uniform(-1, 1, (4, 100)).astype("float32")
+    logits = keras.Model(g.input, g.layers[-2].output)(z).numpy().astype(np.float64)
+    np.testing.assert_allclose(g(z).numpy(), 1 / (1 + np.exp(-logits)), rtol=1e-5, atol=1e-6)
 
 
 def test_config_rejects_bad_values():
@@ -203,3 +225,47 @@ def test_guideline_checklist_flags_exactly_the_broken_guideline(switch, broken):
     rows = models.guideline_checklist(models.build_generator(cfg),
                                       models.build_discriminator(cfg))
     assert {i for i, (_, holds, _) in enumerate(rows) if not holds} == broken
+
+
+def bn_layers(model):
+    return [l for l in model.layers if isinstance(l, keras.layers.BatchNormalization)]
+
+
+def test_batchnorm_is_plain_on_one_device():
+    cfg = DCGANConfig(resolution=32, width=8)
+    g, d = models.build_generator(cfg), models.build_discriminator(cfg)
+    layers = bn_layers(g) + bn_layers(d)
+    assert len(layers) == 2 * cfg.n_up - 1
+    assert not any(l.synchronized for l in layers)
+
+
+SYNC_BN = textwrap.dedent("""
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    from dcgan_tf import models
+    from dcgan_tf.config import DCGANConfig
+
+    cfg = DCGANConfig(resolution=32, width=8)
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        nets = [models.build_generator(cfg), models.build_discriminator(cfg)]
+    flags = [l.synchronized for n in nets for l in n.layers
+             if isinstance(l, keras.layers.BatchNormalization)]
+    print("REPLICAS", strategy.num_replicas_in_sync, "SYNC", flags)
+""")
+
+
+def test_batchnorm_is_synchronized_under_two_replicas(tmp_path):
+    # Logical devices must be set before TensorFlow initialises: a fresh interpreter.
+    script = tmp_path / "sync_bn.py"
+    script.write_text(SYNC_BN)
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root}
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    line = next(l for l in out.stdout.splitlines() if l.startswith("REPLICAS"))
+    assert line == "REPLICAS 2 SYNC " + str([True] * 5)
