@@ -1,7 +1,9 @@
 """Walks through z and arithmetic on it, as tools and as measurements (PAPER.md 6.1, 6.3.2).
 
 Every function takes a generator `G`: a DCGAN (its `generate` is used), a keras Model, or any
-callable z -> images in [-1, 1]. The z maths is plain numpy; images come back as uint8.
+callable z -> images in [-1, 1]. The z maths is plain numpy; images come back as uint8. z is
+drawn by dcgan_tf.prior (`sample_prior`, `typical_norm` are re-exported here); the protocol
+that turns these tools into a chapter's or a benchmark's numbers is dcgan_tf.latent_measures.
 
 Why slerp. Both priors put nearly all their mass on a thin shell. For z_dim = 100 a uniform z
 on [-1, 1]^100 has |z| = sqrt(100/3) = 5.77 +- 0.26 and a normal z has |z| = 10 +- 0.71. The
@@ -23,29 +25,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dcgan_tf.data import to_uint8
+from dcgan_tf.prior import sample_prior, typical_norm  # noqa: F401  (re-exported)
 
-# --------------------------------------------------------------------------- prior, rendering
-
-
-def sample_prior(n: int, z_dim: int = 100, prior: str = "uniform", seed=0) -> np.ndarray:
-    """n latent vectors from the paper's uniform prior on [-1, 1] or from N(0, 1)."""
-    rng = np.random.default_rng(seed)
-    if prior == "normal":
-        return rng.standard_normal((n, z_dim)).astype(np.float32)
-    if prior == "uniform":
-        return rng.uniform(-1.0, 1.0, (n, z_dim)).astype(np.float32)
-    raise ValueError(f"prior must be 'uniform' or 'normal', got {prior!r}")
-
-
-def typical_norm(z_dim: int = 100, prior: str = "uniform") -> tuple[float, float]:
-    """Mean and standard deviation of |z| under the prior (delta method, exact as d grows).
-
-    |z|^2 is a sum of d i.i.d. terms: uniform E z_i^2 = 1/3, Var z_i^2 = 1/5 - 1/9 = 4/45;
-    normal 1 and 2. So |z| ~ sqrt(d E) +- sqrt(d Var) / (2 sqrt(d E)).
-    """
-    mean_sq, var_sq = {"uniform": (1 / 3, 4 / 45), "normal": (1.0, 2.0)}[prior]
-    m = np.sqrt(z_dim * mean_sq)
-    return float(m), float(np.sqrt(z_dim * var_sq) / (2 * m))
+# --------------------------------------------------------------------------- rendering
 
 
 def _generator(G):
@@ -353,96 +335,3 @@ def walk_smoothness(G, points, steps: int = 10, method: str = "slerp",
     rows = render(G, walk(points, steps, method))
     return np.array([step_ratio(features(row) if features is not None else row)
                      for row in rows])
-
-
-# --------------------------------------------------------------------------- probes from labels
-
-
-def _label_targets(labels: dict, names) -> dict:
-    """Float targets per name from a labelled example; "yaw" is derived from CelebA landmarks:
-    the nose's offset from the eyes' midpoint in eye distances (< 0: looks to the image left,
-    the sign convention of dcgan_tf.procedural)."""
-    import tensorflow as tf
-
-    out = {}
-    for name in names:
-        if name == "yaw":
-            lm = {k: tf.cast(v, tf.float32) for k, v in labels["landmarks"].items()}
-            left, right = lm["lefteye_x"], lm["righteye_x"]
-            out[name] = (lm["nose_x"] - (left + right) / 2) / tf.maximum(right - left, 1.0)
-        else:
-            out[name] = tf.cast(labels[name], tf.float32)
-    return out
-
-
-class LabelProbe:
-    """Attribute probes trained on a labelled data set (CelebA's Smiling, Eyeglasses, Male),
-    with the interface of the procedural probes: predict(images) -> {name: probability, or
-    the value for "yaw"}, features(images) -> the penultimate layer. Images are uint8."""
-
-    def __init__(self, model, names):
-        import keras
-
-        self.model, self.names = model, tuple(names)
-        self._features = keras.Model(model.inputs, model.get_layer("features").output)
-
-    def __repr__(self):
-        return f"LabelProbe({', '.join(self.names)}; {self.model.input.shape[1]} px)"
-
-    def _run(self, model, images, batch=256):
-        from dcgan_tf.data import to_model_range
-
-        images = np.asarray(images)
-        outs = [model(to_model_range(images[i:i + batch]), training=False)
-                for i in range(0, len(images), batch)]
-        if isinstance(outs[0], dict):
-            return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
-        return np.concatenate([np.asarray(o) for o in outs])
-
-    def predict(self, images) -> dict:
-        return {k: v[:, 0] for k, v in self._run(self.model, images).items()}
-
-    def features(self, images) -> np.ndarray:
-        return self._run(self._features, images)
-
-
-def train_label_probe(source="tfds:celeb_a", names=("Smiling", "Eyeglasses", "Male"),
-                      resolution: int = 64, epochs: int = 3, batch_size: int = 128,
-                      seed: int = 0, cache: bool = True, verbose="auto") -> LabelProbe:
-    """Train a small CNN on a labelled source's binary attributes (and "yaw" from landmarks).
-
-    The data comes through dcgan_tf.data.make_dataset(with_labels=True), so any labelled
-    source works. A named source's model is cached under cache_dir(), keyed by source, names
-    and size (in-memory arrays are never cached: they have no stable name).
-    """
-    import keras
-    from keras import layers
-
-    from dcgan_tf.config import DCGANConfig, cache_dir
-    from dcgan_tf.data import make_dataset
-
-    cache = cache and isinstance(source, str)
-    key = "_".join([source.replace(":", "-").replace("/", "-"), *names, str(resolution)]) \
-        if cache else ""
-    path = cache_dir() / f"label_probe_{key}.keras"
-    if cache and path.is_file():
-        return LabelProbe(keras.models.load_model(path), names)
-    cfg = DCGANConfig(resolution=resolution, batch_size=batch_size, seed=seed, epochs=epochs)
-    batches, steps = make_dataset(source, cfg, epochs=epochs, with_labels=True)
-    batches = batches.map(lambda x, lab: (x, _label_targets(lab, names)))
-
-    keras.utils.set_random_seed(seed)
-    x = inp = keras.Input((resolution, resolution, 3))
-    for filters in (32, 64, 128, 128)[: {32: 3, 64: 4, 128: 4}[resolution]]:
-        x = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
-    x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dense(128, activation="relu", name="features")(x)
-    outputs = {n: layers.Dense(1, activation=None if n == "yaw" else "sigmoid", name=n)(x)
-               for n in names}
-    model = keras.Model(inp, outputs)
-    model.compile("adam", loss={n: "mse" if n == "yaw" else "binary_crossentropy"
-                                for n in names})
-    model.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=verbose, shuffle=False)
-    if cache:
-        model.save(path)
-    return LabelProbe(model, names)

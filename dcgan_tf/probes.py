@@ -15,19 +15,21 @@ cannot be downloaded.
 Probes train on their own seeds (TRAIN_SEED), disjoint from the seeds the GAN trains on
 (0 and 1 in dcgan_tf.data) and from any seed a test draws fresh data with, and are cached
 as .keras files under dcgan_tf.config.cache_dir().
+
+For real photos, whose factors nobody drew, `train_label_probe` trains the same kind of
+reader on a labelled data set instead (CelebA's Smiling, Eyeglasses, Male and a yaw proxy).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from dcgan_tf import procedural
+from dcgan_tf import fileio, procedural
 
 PROBE_VERSION = 1  # bump when the architecture or the training recipe changes
 TRAIN_SEED = 7_001  # probe training data; well away from the GAN's seeds (0, 1)
@@ -279,18 +281,126 @@ def get_probes(name: str, size: int = 64, verbose: int | str = "auto") -> Probes
                           stacklevel=2)
     if probes is None:
         probes = train_probes(name, size, verbose=verbose)
-        tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.keras")
-        try:
-            probes.model.save(tmp)
-            tmp_scores = scores_path.with_name(f"{scores_path.stem}.{os.getpid()}.tmp")
-            tmp_scores.write_text(json.dumps(probes.scores, indent=1) + "\n")
-            os.replace(tmp_scores, scores_path)
-            os.replace(tmp, path)  # the model last: its presence means "cache complete"
-        finally:
-            if tmp.exists():
-                tmp.unlink()
+        fileio.write_text(scores_path, json.dumps(probes.scores, indent=1) + "\n")
+        with fileio.atomic_path(path, suffix=".keras") as tmp:  # Keras insists on .keras
+            probes.model.save(tmp)  # the model last: its presence means "cache complete"
     _LOADED[key] = probes
     return probes
+
+
+# ------------------------------------------------------------------------- probes from labels
+
+LABEL_PROBE_VERSION = 1  # bump when train_label_probe's network or recipe changes
+
+
+def _label_targets(labels: dict, names) -> dict:
+    """Float targets per name from a labelled example; "yaw" is derived from CelebA landmarks:
+    the nose's offset from the eyes' midpoint in eye distances (< 0: looks to the image left,
+    the sign convention of dcgan_tf.procedural)."""
+    import tensorflow as tf
+
+    out = {}
+    for name in names:
+        if name == "yaw":
+            lm = {k: tf.cast(v, tf.float32) for k, v in labels["landmarks"].items()}
+            left, right = lm["lefteye_x"], lm["righteye_x"]
+            out[name] = (lm["nose_x"] - (left + right) / 2) / tf.maximum(right - left, 1.0)
+        else:
+            out[name] = tf.cast(labels[name], tf.float32)
+    return out
+
+
+class LabelProbe:
+    """Attribute probes trained on a labelled data set (CelebA's Smiling, Eyeglasses, Male),
+    with the interface of `Probes`: predict(images) -> {name: probability, or the value for
+    "yaw"}, features(images) -> the penultimate layer. Images are uint8."""
+
+    def __init__(self, model, names):
+        import keras
+
+        self.model, self.names = model, tuple(names)
+        self._features = keras.Model(model.inputs, model.get_layer("features").output)
+
+    def __repr__(self):
+        return f"LabelProbe({', '.join(self.names)}; {self.model.input.shape[1]} px)"
+
+    def _run(self, model, images, batch=256):
+        from dcgan_tf.data import to_model_range
+
+        images = np.asarray(images)
+        outs = [model(to_model_range(images[i:i + batch]), training=False)
+                for i in range(0, len(images), batch)]
+        if isinstance(outs[0], dict):
+            return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
+        return np.concatenate([np.asarray(o) for o in outs])
+
+    def predict(self, images) -> dict:
+        return {k: v[:, 0] for k, v in self._run(self.model, images).items()}
+
+    def features(self, images) -> np.ndarray:
+        return self._run(self._features, images)
+
+
+def label_probe_path(source: str, names, resolution: int, epochs: int, batch_size: int,
+                     seed: int) -> Path:
+    """The cache file of a label probe: every argument that changes the trained model."""
+    from dcgan_tf.config import cache_dir
+
+    parts = [source.replace(":", "-").replace("/", "-"), *names, f"{resolution}px",
+             f"e{epochs}", f"b{batch_size}", f"s{seed}", f"v{LABEL_PROBE_VERSION}"]
+    return cache_dir() / f"label_probe_{'_'.join(parts)}.keras"
+
+
+def _label_model(names, resolution: int):
+    import keras
+    from keras import layers
+
+    x = inp = keras.Input((resolution, resolution, 3))
+    for filters in (32, 64, 128, 128)[: {32: 3, 64: 4, 128: 4}[resolution]]:
+        x = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
+    x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dense(128, activation="relu", name="features")(x)
+    outputs = {n: layers.Dense(1, activation=None if n == "yaw" else "sigmoid", name=n)(x)
+               for n in names}
+    model = keras.Model(inp, outputs)
+    model.compile("adam", loss={n: "mse" if n == "yaw" else "binary_crossentropy"
+                                for n in names})
+    return model
+
+
+def train_label_probe(source="tfds:celeb_a", names=("Smiling", "Eyeglasses", "Male"),
+                      resolution: int = 64, epochs: int = 3, batch_size: int = 128,
+                      seed: int = 0, cache: bool = True, verbose="auto") -> LabelProbe:
+    """Train a small CNN on a labelled source's binary attributes (and "yaw" from landmarks).
+
+    The data comes through dcgan_tf.data.make_dataset(with_labels=True), so any labelled
+    source works. A named source's model is cached under cache_dir(), keyed by every
+    argument that changes it (`label_probe_path`); in-memory arrays are never cached: they
+    have no stable name.
+    """
+    import keras
+
+    from dcgan_tf.config import DCGANConfig
+    from dcgan_tf.data import make_dataset
+
+    names = tuple(names)
+    cache = cache and isinstance(source, str)
+    path = label_probe_path(source, names, resolution, epochs, batch_size, seed) \
+        if cache else None
+    if cache and path.is_file():
+        return LabelProbe(keras.models.load_model(path), names)
+    # Seed first: tf.data's shuffle seeds combine with TF's global seed, so a pipeline built
+    # before seeding would depend on whatever the process had seeded before (as in train()).
+    keras.utils.set_random_seed(seed)
+    cfg = DCGANConfig(resolution=resolution, batch_size=batch_size, seed=seed, epochs=epochs)
+    batches, steps = make_dataset(source, cfg, epochs=epochs, with_labels=True)
+    batches = batches.map(lambda x, lab: (x, _label_targets(lab, names)))
+    model = _label_model(names, resolution)
+    model.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=verbose, shuffle=False)
+    if cache:
+        with fileio.atomic_path(path, suffix=".keras") as tmp:  # Keras insists on .keras
+            model.save(tmp)
+    return LabelProbe(model, names)
 
 
 # --------------------------------------------------------------------------- Frechet distance

@@ -10,31 +10,33 @@ D = 48  # the analytic generator shows z as a 4x4x3 image
 
 
 class LinearFaces:
-    """G(z) = z / 2 laid out as a 4x4x3 image: a linear generator whose images keep z.
+    """G(z) = z / scale laid out as a 4x4x3 image: a linear generator whose images keep z.
 
-    Its probe decodes z from the pixels (exact up to uint8 rounding, 1/64 in z units) and
-    reads factors as known functions of z: smiling from z[0], beard from z[1], glasses from
-    z[2], yaw = w . z for a fixed unit vector w.
+    Its probe decodes z from the pixels (exact up to uint8 rounding, scale/255 in z units)
+    and reads factors as known functions of z: smiling from z[0], beard from z[1], glasses
+    from z[2], yaw = w . z for a fixed unit vector w; its features are the decoded z.
     """
 
-    def __init__(self, seed=0):
+    def __init__(self, seed=0, scale=2.0):
         w = np.random.default_rng(seed).standard_normal(D)
-        self.w = w / np.linalg.norm(w)
+        self.w, self.scale = w / np.linalg.norm(w), scale
 
     def __call__(self, z):
         z = np.asarray(z, np.float32)
-        return np.clip(z / 2, -1, 1).reshape(len(z), 4, 4, 3)
+        return np.clip(z / self.scale, -1, 1).reshape(len(z), 4, 4, 3)
 
-    @staticmethod
-    def decode(images):
+    def decode(self, images):
         x = np.asarray(images, np.float64).reshape(len(images), -1)
-        return (x / 127.5 - 1.0) * 2
+        return (x / 127.5 - 1.0) * self.scale
 
     def predict(self, images):
         z = self.decode(images)
         sig = lambda x: 1 / (1 + np.exp(-5 * x))  # noqa: E731
         return {"smiling": sig(z[:, 0]), "beard": sig(z[:, 1]), "glasses": sig(z[:, 2]),
                 "yaw": z @ self.w}
+
+    def features(self, images):
+        return self.decode(images)
 
 
 @pytest.fixture
@@ -251,11 +253,36 @@ def test_turn_vector_turns_every_face_and_a_random_vector_does_not(faces):
     assert either["share"] == 1.0 and either["mean_change"] > 0
     with pytest.raises(ValueError, match="direction"):
         latent.turn_monotonic_share(faces, faces, z, v, direction=2)
-    rng = np.random.default_rng(13)
-    shares = [latent.turn_monotonic_share(
-        faces, faces, z[:5], rng.standard_normal(D) * np.linalg.norm(v * 0.3) / np.sqrt(D)
-    )["share"] for _ in range(20)]
-    assert 0.1 < np.mean(shares) < 0.9
+
+
+class VYaw(LinearFaces):
+    """The same G, with a probe whose yaw is |z[0]|: a V, so a path along z[0] is monotonic
+    only while it stays on one side of 0."""
+
+    def predict(self, images):
+        return {"yaw": np.abs(self.decode(images)[:, 0])}
+
+
+def test_turn_monotonic_share_equals_the_hand_count():
+    # Paths z0 + alpha * (-0.5) for alpha = -1 .. 1 in steps of 0.25 run from z0 + 0.5 down
+    # to z0 - 0.5, so |path| falls throughout for z0 = 0.6 and 0.9, rises throughout for
+    # -0.6, and falls then rises for 0.1 and -0.1 (it crosses 0 between grid points).
+    g = VYaw()
+    z = np.zeros((5, D), np.float32)
+    z[:, 0] = [0.6, 0.9, 0.1, -0.1, -0.6]
+    v = np.zeros(D, np.float32)
+    v[0] = -0.5
+    down = latent.turn_monotonic_share(g, g, z, v, direction=-1)
+    assert down["share"] == pytest.approx(2 / 5)
+    # end-to-end fall |z0 + 0.5| - |z0 - 0.5|: 1, 1, 0.2, -0.2, -1
+    assert down["mean_change"] == pytest.approx(0.2, abs=0.02)
+    np.testing.assert_allclose(down["values"][2], np.abs(0.1 - 0.5 * np.linspace(-1, 1, 9)),
+                               atol=0.01)
+    up = latent.turn_monotonic_share(g, g, z, v, direction=1)
+    assert up["share"] == pytest.approx(1 / 5)
+    either = latent.turn_monotonic_share(g, g, z, v, direction=0)
+    assert either["share"] == pytest.approx(3 / 5)
+    assert either["mean_change"] == pytest.approx((1 + 1 + 0.2 + 0.2 + 1) / 5, abs=0.02)
 
 
 def test_step_ratio_and_walk_smoothness(faces):
@@ -301,44 +328,6 @@ def test_nearest_neighbours_against_brute_force():
     np.testing.assert_array_equal(idx_f, np.argsort(brute_f, axis=1, kind="stable")[:, :2])
 
 
-# --------------------------------------------------------------------------- label probes
-
-
-def _squares(n, seed):
-    """Noise images where label "Square" means a bright square in the top-left corner."""
-    rng = np.random.default_rng(seed)
-    images = rng.integers(0, 120, (n, 32, 32, 3), dtype=np.uint8)
-    square = rng.random(n) < 0.5
-    images[square, 2:12, 2:12] = 230
-    return images, {"Square": square}
-
-
-def test_label_probe_learns_a_labelled_array_source(tmp_path, monkeypatch):
-    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
-    probe = latent.train_label_probe(_squares(512, 0), names=("Square",), resolution=32,
-                                     epochs=4, batch_size=32, verbose=0)
-    images, labels = _squares(200, 1)
-    p = probe.predict(images)["Square"]
-    assert p.shape == (200,) and ((p > 0.5) == labels["Square"]).mean() > 0.9
-    assert probe.features(images).shape == (200, 128)
-
-
-def test_label_probe_on_mocked_celeb_a(tmp_path, monkeypatch):
-    tfds = pytest.importorskip("tensorflow_datasets")
-    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
-    names = ("Smiling", "Eyeglasses", "Male", "yaw")
-    with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
-        probe = latent.train_label_probe(names=names, resolution=32, epochs=1, batch_size=16,
-                                         verbose=0)
-    assert list(tmp_path.glob("label_probe_tfds-celeb_a_*_32.keras"))
-    images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
-    pred = probe.predict(images)
-    assert set(pred) == set(names) and all(v.shape == (5,) for v in pred.values())
-    assert all(((pred[n] >= 0) & (pred[n] <= 1)).all() for n in names[:3])
-    again = latent.train_label_probe(names=names, resolution=32)  # from the cache, no data
-    np.testing.assert_allclose(again.predict(images)["Male"], pred["Male"], rtol=1e-5)
-
-
 # --------------------------------------------------------------------------- a real DCGAN
 
 
@@ -350,11 +339,19 @@ def test_tools_run_on_a_real_untrained_dcgan(tiny_cfg):
     images = latent.render(gan, latent.walk(points, steps=5))
     assert images.shape == (2, 5, 32, 32, 1) and images.dtype == np.uint8
     ratios = latent.walk_smoothness(gan, points, steps=5, method="linear")
-    assert ratios.shape == (2,) and np.all((ratios >= 1) & (ratios <= 4))  # 4 steps per row
+    frames = latent.render(gan, latent.walk(points, steps=5, method="linear"))
+    np.testing.assert_allclose(ratios, [_hand_step_ratio(row) for row in frames], rtol=1e-6)
     # DCGAN defaults: z_dim and prior come from its config
     picked = latent.pick_exemplars_by_probes(
         gan, _MeanBrightness(), {"bright": lambda p: p["bright"]}, n=50, k=2)
     assert picked["bright"].shape == (2, tiny_cfg.z_dim)
+
+
+def _hand_step_ratio(frames):
+    """max / mean of the L2 distances between consecutive frames, step by step."""
+    steps = [np.sqrt(np.sum((frames[i + 1].astype(float) - frames[i].astype(float)) ** 2))
+             for i in range(len(frames) - 1)]
+    return max(steps) / (sum(steps) / len(steps))
 
 
 class _MeanBrightness:
@@ -375,17 +372,105 @@ def test_measurements_with_the_real_probes_on_a_tiny_dcgan(tmp_path, monkeypatch
                 "C": {"smiling": False, "beard": True},
                 "left": lambda p: -p["yaw"], "right": lambda p: p["yaw"]}
     pools = latent.pick_exemplars_by_probes(gan, probes, concepts, n=200, k=4)
-    res = latent.arithmetic_success(gan, probes, [pools[k] for k in "ABC"],
-                                    {"smiling": True, "beard": True}, trials=2)
-    assert res["outputs"] == 18 and 0 <= res["share"] <= 1
-    assert set(res["per_factor"]) == {"smiling", "beard"}
+    target = {"smiling": True, "beard": True}
+    res = latent.arithmetic_success(gan, probes, [pools[k] for k in "ABC"], target, trials=2)
+    assert res["outputs"] == 18 and set(res["per_factor"]) == {"smiling", "beard"}
+    pred = probes.predict(res["images"])
+    smiling, beard = pred["smiling"] > 0.5, pred["beard"] > 0.5
+    assert res["share"] == pytest.approx(np.mean(smiling & beard))
+    assert res["per_factor"] == pytest.approx({"smiling": smiling.mean(),
+                                               "beard": beard.mean()})
     v = latent.turn_vector(pools["left"], pools["right"])
-    turn = latent.turn_monotonic_share(gan, probes, latent.sample_prior(5, seed=1), v,
-                                       direction=-1)
-    assert turn["values"].shape == (5, 9) and 0 <= turn["share"] <= 1
+    z = latent.sample_prior(5, seed=1)
+    turn = latent.turn_monotonic_share(gan, probes, z, v, direction=-1)
+    alphas = np.linspace(-1, 1, 9)
+    yaw = np.stack([probes.predict(latent.render(gan, zi + alphas[:, None] * v))["yaw"]
+                    for zi in z])
+    np.testing.assert_allclose(turn["values"], yaw, rtol=1e-5, atol=1e-5)
+    falls = [all(b <= a for a, b in zip(row, row[1:])) for row in yaw]
+    assert turn["share"] == pytest.approx(np.mean(falls))
+    assert turn["mean_change"] == pytest.approx(np.mean(yaw[:, 0] - yaw[:, -1]), abs=1e-5)
     points = latent.sample_prior(3, seed=2)
     ratios = latent.walk_smoothness(gan, points, 5, features=probes.features)
-    assert ratios.shape == (2,) and np.all(ratios >= 1)
+    frames = latent.render(gan, latent.walk(points, 5))
+    np.testing.assert_allclose(ratios, [_hand_step_ratio(probes.features(row))
+                                        for row in frames], rtol=1e-5)
     idx, _ = latent.nearest_neighbours(latent.render(gan, points), latent.render(gan, points),
                                        k=1, features=probes.features)
     np.testing.assert_array_equal(idx[:, 0], [0, 1, 2])
+
+
+# --------------------------------------------------------------------------- the protocol
+
+
+def test_measure_follows_its_seeds_on_the_linear_generator():
+    """measure() on LinearFaces (scale 4: no clipping anywhere on the protocol's paths), each
+    number against the protocol's own description worked out by hand from z."""
+    from dcgan_tf import latent_measures
+
+    g, seed, n, pool = LinearFaces(scale=4.0), 5, 400, 20
+    res = latent_measures.measure(g, g, seed=seed, n=n, pool=pool, trials=4, turn_vectors=3,
+                                  turn_z=30, tol=0.2, walks=2, steps=6, z_dim=D)
+    smile, glasses = latent_measures.paper_problems().values()
+    assert [a.target for a in res.arithmetic.values()] == [smile[3], glasses[3]]
+    # chance: plain samples (seed + 1) whose probed factors match, i.e. whose z signs do
+    z = latent.sample_prior(2000, D, seed=seed + 1)
+    smile_res, glasses_res = res.arithmetic.values()
+    assert smile_res.chance == pytest.approx(np.mean((z[:, 0] > 0) & (z[:, 1] > 0)))
+    assert glasses_res.chance == pytest.approx(np.mean((z[:, 2] > 0) & (z[:, 1] < 0)))
+    # pools of problem 0 are the most confident of seed + 10's samples: smiling women
+    a, b, c = smile_res.pools
+    assert (a[:, 0] > 0).all() and (a[:, 1] < 0).all() and (c[:, 1] > 0).all()
+    assert set(map(tuple, a)) <= set(map(tuple, latent.sample_prior(n, D, seed=seed + 10)))
+    # a linear G adds up exactly: mean(smiling) - mean(neutral) + mean(man) smiles, is a man
+    for label in ("3-exemplar means", "pixel space, 3-exemplar means"):
+        assert smile_res.settings[label]["share"] == 1.0, label
+    assert smile_res.settings["3-exemplar means"]["outputs"] == 4 * 9
+
+    # turn: pools from seed + 20 ranked by decoded yaw, picks and random u from seed + 21
+    zt = latent.sample_prior(n, D, seed=seed + 20)
+    yaw = g.predict(latent.render(g, zt))["yaw"]
+    left = np.argsort(yaw, kind="stable")[:pool]
+    right = [i for i in np.argsort(-yaw, kind="stable") if i not in set(left)][:pool]
+    rng = np.random.default_rng(seed + 21)
+    vs = []
+    for _ in range(3):
+        li, ri = rng.choice(pool, 4, replace=False), rng.choice(pool, 4, replace=False)
+        vs.append(zt[left[li]].mean(0) - zt[np.array(right)[ri]].mean(0))
+        rng.standard_normal(D)  # the random direction's draw
+    t = res.turn
+    np.testing.assert_allclose(t.norms, [np.linalg.norm(v) for v in vs], rtol=1e-5)
+    # yaw is linear along z + alpha v: it falls by 2 |w.v| from alpha -1 to 1, every z
+    assert t.mean_change == pytest.approx(np.mean([-2 * g.w @ v for v in vs]), abs=0.05)
+    assert t.share == 1.0 and t.random_share == 1.0 and t.values.shape == (30, 9)
+    z0 = latent.sample_prior(10, D, seed=seed + 100)[0]
+    np.testing.assert_allclose(t.values[0], (z0 + latent_measures.ALPHAS[:, None] * vs[0])
+                               @ g.w, atol=0.1)
+
+    # walks through seed + 200 + w: a linear path renders evenly paced; slerp's norm moves
+    # linearly, so mid-segment (t = 3/5) |z| = 0.4 |z_i| + 0.6 |z_i+1|
+    w = res.walks.methods
+    assert np.all(np.abs(w["linear"]["pixels"] - 1) < 0.05)
+    np.testing.assert_allclose(w["linear"]["features"], w["linear"]["pixels"], rtol=1e-6)
+    points = [latent.sample_prior(9, D, seed=seed + 200 + i) for i in range(2)]
+    norms = [np.linalg.norm(p, axis=1) for p in points]
+    slerp_mid = np.mean([0.4 * r[:-1] + 0.6 * r[1:] for r in norms])
+    linear_mid = np.mean([np.linalg.norm(0.4 * p[:-1] + 0.6 * p[1:], axis=1) for p in points])
+    assert w["slerp"]["mid_norm"] == pytest.approx(slerp_mid, rel=1e-5)
+    assert w["linear"]["mid_norm"] == pytest.approx(linear_mid, rel=1e-5)
+    frames = [latent.slerp(p[i], p[i + 1], np.linspace(0, 1, 6)) for p in points
+              for i in range(8)]
+    np.testing.assert_allclose(w["slerp"]["pixels"], [_hand_step_ratio(f / 4) for f in frames],
+                               rtol=0.05)
+
+    text = str(res)  # the benchmark's report
+    assert f"chance (random samples that match): {smile_res.chance:.2f}" in text
+    assert f"|v| mean {np.mean(t.norms):.2f}" in text and "D logit" not in text
+
+
+def test_measure_checks_the_pool_size():
+    g = LinearFaces()
+    from dcgan_tf import latent_measures
+
+    with pytest.raises(ValueError, match="pool must hold at least the 4"):
+        latent_measures.measure(g, g, pool=3, z_dim=D)

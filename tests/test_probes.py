@@ -6,6 +6,7 @@ does from a cold cache; every test, and the notebooks run in the same session, r
 """
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -160,3 +161,140 @@ def test_probe_fd_small_for_two_draws_large_for_noise(trained):
           f"real-noise {real_noise:.3f}")
     assert real_real < 0.02 * real_noise
     assert real_shifted > 3 * real_real  # one factor out of balance is already visible
+
+
+def test_cache_writes_go_through_unique_temporary_files(tmp_path, monkeypatch):
+    """Two writers of the same cache file (two threads, or two processes with the same pid
+    in containers) must each write their own temporary file (dcgan_tf.fileio)."""
+    import keras
+
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    monkeypatch.setattr(probes, "train_probes", lambda name, size, **kwargs: probes.Probes(
+        name, size, probes.build_model(name, size), {"note": 1.0}))
+    saved, real_save = [], keras.Model.save
+
+    def save(model, filepath, *args, **kwargs):
+        saved.append(Path(filepath))
+        return real_save(model, filepath, *args, **kwargs)
+
+    monkeypatch.setattr(keras.Model, "save", save)
+    path = probes.probe_path("faces", SIZE)
+    for _ in range(2):
+        monkeypatch.setattr(probes, "_LOADED", {})
+        path.unlink(missing_ok=True)
+        probes.get_probes("faces", SIZE)
+    assert len(saved) == 2 and saved[0] != saved[1], saved
+    assert all(p.parent == path.parent and p.name.startswith(".") and p.suffix == ".keras"
+               for p in saved), saved
+    assert sorted(p.name for p in path.parent.iterdir()) == sorted(
+        [path.name, path.with_suffix(".json").name])
+
+
+# --------------------------------------------------------------------------- label probes
+
+
+def _squares(n, seed):
+    """Noise images where label "Square" means a bright square in the top-left corner."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 120, (n, 32, 32, 3), dtype=np.uint8)
+    square = rng.random(n) < 0.5
+    images[square, 2:12, 2:12] = 230
+    return images, {"Square": square}
+
+
+def _weights(probe):
+    return probe.model.get_weights()
+
+
+def _assert_same(a, b):
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def _differ(a, b):
+    return any(not np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def test_label_probe_learns_a_labelled_array_source(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    probe = probes.train_label_probe(_squares(512, 0), names=("Square",), resolution=32,
+                                     epochs=4, batch_size=32, verbose=0)
+    images, labels = _squares(200, 1)
+    p = probe.predict(images)["Square"]
+    assert p.shape == (200,) and ((p > 0.5) == labels["Square"]).mean() > 0.9
+    assert probe.features(images).shape == (200, 128)
+    assert not list(tmp_path.glob("*label_probe*"))  # arrays have no name to cache under
+
+
+def test_label_probe_does_not_depend_on_earlier_seeding():
+    """The shuffle of its pipeline combines with TF's global seed: seeded before it is built,
+    the probe is the same whatever the process seeded before."""
+    import keras
+
+    source = _squares(128, 2)
+
+    def after(earlier_seed):
+        keras.utils.set_random_seed(earlier_seed)
+        return _weights(probes.train_label_probe(source, names=("Square",), resolution=32,
+                                                 epochs=1, batch_size=32, verbose=0))
+
+    _assert_same(after(1), after(2))
+
+
+def test_label_probe_cache_is_keyed_by_every_training_argument(tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    kw = dict(names=("smiling",), resolution=32, batch_size=64, verbose=0)
+    one = probes.train_label_probe("faces:256", epochs=1, **kw)
+    two = probes.train_label_probe("faces:256", epochs=2, **kw)
+    fresh_two = probes.train_label_probe("faces:256", epochs=2, cache=False, **kw)
+    assert _differ(_weights(one), _weights(two))
+    _assert_same(_weights(two), _weights(fresh_two))  # trained, not read from one's file
+    assert len(list(tmp_path.glob("label_probe_*.keras"))) == 2
+    _assert_same(_weights(probes.train_label_probe("faces:256", epochs=2, **kw)),
+                 _weights(two))  # and now from the cache
+    base = dict(source="faces:256", names=("smiling",), resolution=32, epochs=2,
+                batch_size=64, seed=0)
+    changes = [{"source": "faces:512"}, {"names": ("smiling", "yaw")}, {"resolution": 64},
+               {"epochs": 3}, {"batch_size": 32}, {"seed": 1}]
+    paths = {probes.label_probe_path(**{**base, **c}) for c in changes}
+    assert len(paths | {probes.label_probe_path(**base)}) == len(changes) + 1
+
+
+def test_label_probe_save_is_atomic(tmp_path, monkeypatch):
+    """A save that dies half-way leaves no cache file that a later call would load."""
+    import keras
+
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    real_save = keras.Model.save
+
+    def dies_half_way(model, filepath, *args, **kwargs):
+        Path(filepath).write_bytes(b"half a model")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(keras.Model, "save", dies_half_way)
+    kw = dict(names=("smiling",), resolution=32, epochs=1, batch_size=64, verbose=0)
+    with pytest.raises(OSError, match="disk full"):
+        probes.train_label_probe("faces:256", **kw)
+    assert not list(tmp_path.glob("*label_probe*"))
+    monkeypatch.setattr(keras.Model, "save", real_save)
+    probe = probes.train_label_probe("faces:256", **kw)  # trains again, no damaged file
+    assert [p.name for p in tmp_path.glob("*label_probe*")] == [
+        probes.label_probe_path("faces:256", ("smiling",), 32, 1, 64, 0).name]
+    assert probe.predict(np.zeros((2, 32, 32, 3), np.uint8))["smiling"].shape == (2,)
+
+
+def test_label_probe_on_mocked_celeb_a(tmp_path, monkeypatch):
+    tfds = pytest.importorskip("tensorflow_datasets")
+    monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
+    names = ("Smiling", "Eyeglasses", "Male", "yaw")
+    kw = dict(names=names, resolution=32, epochs=1, batch_size=16)
+    with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
+        probe = probes.train_label_probe(verbose=0, **kw)
+    assert list(tmp_path.glob("label_probe_tfds-celeb_a_*_32px_*.keras"))
+    images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
+    pred = probe.predict(images)
+    assert set(pred) == set(names) and all(v.shape == (5,) for v in pred.values())
+    assert all(((pred[n] >= 0) & (pred[n] <= 1)).all() for n in names[:3])  # sigmoid heads
+    again = probes.train_label_probe(**kw)  # from the cache, no data
+    np.testing.assert_allclose(again.predict(images)["Male"], pred["Male"], rtol=1e-5)

@@ -1,0 +1,280 @@
+"""The latent-space measurement protocol: PAPER.md 6.1 and 6.3.2 as numbers, with its seeds.
+
+`measure(G, probes, seed=...)` runs the three measurements that chapter 03 shows and
+`benchmarks/latent_measures.py` prints, from one base seed:
+  arithmetic  share of outputs whose probed attributes match the target, for 3-exemplar
+              means, single exemplars and pixel space, beside chance (plain samples that
+              already match); with a DCGAN's discriminator logit and, given reference
+              images, the pixel distance to the nearest of them (a probe can be fooled by a
+              pixel overlay; these two cannot be in the same way)
+  turn        share of random z whose probed yaw moves monotonically the intended way along
+              z + alpha v (v from 4 left- minus 4 right-looking exemplars), beside random
+              directions of the same length
+  walks       step ratio (largest step / mean step) of 9-point walks, linear vs slerp, in
+              pixels and in probe features, and |z| in the middle of each segment
+Every draw has its own seed: seed + 1 chance samples, + 10 + p the exemplar pools of
+problem p, + 20 and + 21 the turn pools and vector picks, + 100 + i the z turned by vector
+i, + 200 + w the points of walk w. `str(result)` is the benchmark's printed report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dcgan_tf import latent
+
+ALPHAS = np.linspace(-1.0, 1.0, 9)
+SETTINGS = (("3-exemplar means", 3, False), ("single exemplars", 1, False),
+            ("pixel space, 3-exemplar means", 3, True))  # (label, k, pixel)
+N_CHANCE = 2000  # plain samples that give chance
+N_PLAUSIBLE = 300  # plain samples whose D logit and nearest-face distance are the yardstick
+
+
+def paper_problems(smile: str = "smiling", glasses: str = "glasses",
+                   man: str = "beard") -> dict:
+    """The paper's two sums as {name: (A, B, C, target)}, in the probes' factor names.
+
+    The defaults are the procedural faces' probes: they have no sex, a beard marks a man;
+    for CelebA's label probes pass "Smiling", "Eyeglasses", "Male"."""
+    return {
+        "smiling woman - neutral woman + neutral man = smiling man": (
+            {smile: True, man: False}, {smile: False, man: False},
+            {smile: False, man: True}, {smile: True, man: True}),
+        "man with glasses - man without + woman without = woman with glasses": (
+            {glasses: True, man: True}, {glasses: False, man: True},
+            {glasses: False, man: False}, {glasses: True, man: False}),
+    }
+
+
+def _mean_max(x):
+    x = np.asarray(x)
+    return f"mean {np.nanmean(x):.2f}  median {np.nanmedian(x):.2f}  max {np.nanmax(x):.2f}"
+
+
+@dataclass
+class Arithmetic:
+    """One sum: its exemplar pools, chance, and per setting the arithmetic_success dict
+    (plus "d_logit" and "distance", the nearest-reference distance over plain samples')."""
+    name: str
+    target: dict
+    pools: list
+    chance: float
+    settings: dict = field(default_factory=dict)
+
+    def __str__(self):
+        lines = [f"\n{self.name}\n  target {self.target}; chance (random samples that match):"
+                 f" {self.chance:.2f}"]
+        for label, res in self.settings.items():
+            per = ", ".join(f"{f} {s:.2f}" for f, s in res["per_factor"].items())
+            line = (f"  {label:31s} success {res['share']:.2f} of {res['outputs']:3d} outputs "
+                    f"({per})")
+            extra = []
+            if res.get("d_logit") is not None:
+                extra.append(f"D {res['d_logit']:+.2f}")
+            if res.get("distance") is not None:
+                extra.append(f"distance x{res['distance']:.2f}")
+            lines.append(line + ("; " + ", ".join(extra) if extra else ""))
+        return "\n".join(lines)
+
+
+@dataclass
+class Turn:
+    """The turn vectors' monotonic shares (one per vector) and a random direction's, with
+    the probed yaw along every path ((n, len(ALPHAS)), the vectors' z one after another)."""
+    shares: list
+    changes: list
+    random_shares: list
+    norms: list
+    per_vector: int
+    tol: float
+    pools: dict
+    values: np.ndarray
+    random_values: np.ndarray
+
+    @property
+    def share(self) -> float:
+        return float(np.mean(self.shares))
+
+    @property
+    def random_share(self) -> float:
+        return float(np.mean(self.random_shares))
+
+    @property
+    def mean_change(self) -> float:
+        return float(np.mean(self.changes))
+
+    def __str__(self):
+        n = self.per_vector * len(self.shares)
+        return "\n".join([
+            f"\nturn vector (4 left - 4 right, {len(self.shares)} vectors x {self.per_vector}"
+            f" random z, alpha in [-1, 1] in 9 steps, tolerance {self.tol}; |v| mean "
+            f"{np.mean(self.norms):.2f})",
+            f"  monotonic in the intended direction: {self.share:.2f} of {n} z "
+            f"(per vector min {np.min(self.shares):.2f}, max {np.max(self.shares):.2f}); "
+            f"mean yaw change end to end {self.mean_change:+.2f}",
+            f"  random direction of the same length, monotonic either way: "
+            f"{self.random_share:.2f} of {n} z"])
+
+
+@dataclass
+class Walks:
+    """Step ratios per method: {"linear"|"slerp": {"pixels", "features": arrays over
+    segments, "mid_norm": mean |z| mid-segment}}, and the prior's typical |z|."""
+    methods: dict
+    walks: int
+    steps: int
+    typical_norm: tuple
+
+    def __str__(self):
+        mean_norm, std_norm = self.typical_norm
+        lines = [f"\nwalks: {self.walks} walks through 9 random points, {self.steps} frames "
+                 f"per segment; prior |z| = {mean_norm:.2f} +- {std_norm:.2f}"]
+        for method, m in self.methods.items():
+            lines += [f"  {method:6s} max/mean step, pixels:         {_mean_max(m['pixels'])}"
+                      f"  ({len(m['pixels'])} segments)",
+                      f"  {method:6s} max/mean step, probe features: "
+                      f"{_mean_max(m['features'])}",
+                      f"  {method:6s} |z| mid-segment: {m['mid_norm']:.2f}"]
+        return "\n".join(lines)
+
+
+@dataclass
+class LatentMeasures:
+    """What `measure` returns; str() is the benchmark's report."""
+    plain: dict  # {"d_logit", "distance", "n_reference"} of plain samples (None: not measured)
+    arithmetic: dict  # problem name -> Arithmetic
+    turn: Turn
+    walks: Walks
+
+    def __str__(self):
+        parts = []
+        if self.plain["d_logit"] is not None or self.plain["distance"] is not None:
+            bits = []
+            if self.plain["d_logit"] is not None:
+                bits.append(f"D logit {self.plain['d_logit']:+.2f}")
+            if self.plain["distance"] is not None:
+                bits.append(f"pixel distance to the nearest of {self.plain['n_reference']} "
+                            f"training faces {self.plain['distance']:.0f} (= distance x1.00)")
+            parts.append("\nplain samples: " + ", ".join(bits))
+        parts += [str(a) for a in self.arithmetic.values()]
+        return "\n".join(parts + [str(self.turn), str(self.walks)])
+
+
+class _Plausibility:
+    """A DCGAN's mean D logit and the mean pixel distance to the nearest reference image."""
+
+    def __init__(self, G, reference):
+        self.D = getattr(G, "discriminator", None)
+        self.reference = None if reference is None else np.asarray(reference)
+
+    def d_logit(self, images):
+        if self.D is None:
+            return None
+        from dcgan_tf.data import to_model_range
+
+        return float(np.mean(self.D(to_model_range(images), training=False)))
+
+    def distance(self, images):
+        if self.reference is None:
+            return None
+        return float(latent.nearest_neighbours(images, self.reference, k=1)[1].mean())
+
+
+def measure_arithmetic(G, probes, problems, *, seed, n, pool, trials, z_dim, prior,
+                       plausible) -> tuple[dict, dict]:
+    """(plain, {name: Arithmetic}) for each problem (A, B, C, target); see the module."""
+    chance_images = latent.render(G, latent.sample_prior(N_CHANCE, z_dim, prior, seed + 1))
+    chance_pred = probes.predict(chance_images)
+    plain_images = chance_images[:N_PLAUSIBLE]
+    typical = plausible.distance(plain_images)
+    plain = {"d_logit": plausible.d_logit(plain_images), "distance": typical,
+             "n_reference": None if plausible.reference is None else len(plausible.reference)}
+    results = {}
+    for p, (name, (a, b, c, target)) in enumerate(problems.items()):
+        found = latent.pick_exemplars_by_probes(
+            G, probes, {"A": a, "B": b, "C": c}, n=n, k=pool, z_dim=z_dim, prior=prior,
+            seed=seed + 10 + p)
+        res = Arithmetic(name, target, [found[k] for k in "ABC"],
+                         float(latent.attribute_match(chance_pred, target).mean()))
+        for label, k, pixel in SETTINGS:
+            r = latent.arithmetic_success(G, probes, res.pools, target, k=k, pixel=pixel,
+                                          trials=trials, seed=seed)
+            d = plausible.distance(r["images"])
+            r["d_logit"] = plausible.d_logit(r["images"])
+            r["distance"] = None if d is None else d / typical
+            res.settings[label] = r
+        results[name] = res
+    return plain, results
+
+
+def measure_turn(G, probes, *, seed, n, pool, vectors, turn_z, tol, z_dim, prior) -> Turn:
+    """Turn vectors from the pools of the `pool` most left/right-looking of n samples."""
+    pools = latent.pick_exemplars_by_probes(
+        G, probes, {"left": lambda p: -p["yaw"], "right": lambda p: p["yaw"]},
+        n=n, k=pool, z_dim=z_dim, prior=prior, seed=seed + 20)
+    rng = np.random.default_rng(seed + 21)
+    per_v = max(1, turn_z // vectors)
+    shares, changes, random_shares, norms, values, random_values = [], [], [], [], [], []
+    for i in range(vectors):
+        v = latent.turn_vector(pools["left"][rng.choice(pool, 4, replace=False)],
+                               pools["right"][rng.choice(pool, 4, replace=False)])
+        z = latent.sample_prior(per_v, z_dim, prior, seed=seed + 100 + i)
+        # adding v turns towards the left-looking exemplars: yaw goes down (procedural's
+        # convention: yaw < 0 looks towards the left edge of the picture)
+        res = latent.turn_monotonic_share(G, probes, z, v, "yaw", ALPHAS, direction=-1,
+                                          tol=tol)
+        u = rng.standard_normal(z_dim)
+        u *= np.linalg.norm(v) / np.linalg.norm(u)
+        # a random direction has no intended way: it counts if yaw moves either way
+        either = latent.turn_monotonic_share(G, probes, z, u, "yaw", ALPHAS, direction=0,
+                                             tol=tol)
+        shares.append(res["share"]), changes.append(res["mean_change"])
+        random_shares.append(either["share"]), norms.append(float(np.linalg.norm(v)))
+        values.append(res["values"]), random_values.append(either["values"])
+    return Turn(shares, changes, random_shares, norms, per_v, tol, pools,
+                np.concatenate(values), np.concatenate(random_values))
+
+
+def measure_walks(G, probes, *, seed, walks, steps, z_dim, prior) -> Walks:
+    """Step ratios of `walks` 9-point walks, linear and slerp, on pixels and features."""
+    methods = {}
+    for method in ("linear", "slerp"):
+        pix, feat, mid = [], [], []
+        for w in range(walks):
+            points = latent.sample_prior(9, z_dim, prior, seed=seed + 200 + w)
+            pix.extend(latent.walk_smoothness(G, points, steps, method))
+            feat.extend(latent.walk_smoothness(G, points, steps, method,
+                                               features=probes.features))
+            path = latent.walk(points, steps, method)
+            mid.extend(np.linalg.norm(path[:, steps // 2], axis=1))
+        methods[method] = {"pixels": np.array(pix), "features": np.array(feat),
+                           "mid_norm": float(np.mean(mid))}
+    return Walks(methods, walks, steps, latent.typical_norm(z_dim, prior))
+
+
+def measure(G, probes, *, seed: int = 0, problems: dict | None = None, n: int = 4000,
+            pool: int = 20, trials: int = 30, turn_vectors: int = 10, turn_z: int = 200,
+            tol: float = 0.02, walks: int = 10, steps: int = 10, reference=None,
+            z_dim: int | None = None, prior: str | None = None) -> LatentMeasures:
+    """The whole protocol (see the module docstring); the defaults are the README's run.
+
+    n random samples are scored per exemplar pool, and the `pool` most confident kept per
+    concept; `trials` arithmetic trials per setting; `turn_vectors` vectors turning
+    `turn_z` random z in all, with `tol` yaw jitter allowed per step; `walks` walks of
+    `steps` frames per segment. `reference`: uint8 training images for the nearest-image
+    distance (None: not measured). z_dim and prior default to a DCGAN's config.
+    """
+    if pool < 4:
+        raise ValueError(f"pool must hold at least the 4 exemplars a turn vector uses, "
+                         f"got {pool}")
+    z_dim, prior = latent._prior_of(G, z_dim, prior)
+    plain, arithmetic = measure_arithmetic(
+        G, probes, problems or paper_problems(), seed=seed, n=n, pool=pool, trials=trials,
+        z_dim=z_dim, prior=prior, plausible=_Plausibility(G, reference))
+    turn = measure_turn(G, probes, seed=seed, n=n, pool=pool, vectors=turn_vectors,
+                        turn_z=turn_z, tol=tol, z_dim=z_dim, prior=prior)
+    return LatentMeasures(plain, arithmetic, turn,
+                          measure_walks(G, probes, seed=seed, walks=walks, steps=steps,
+                                        z_dim=z_dim, prior=prior))
