@@ -96,9 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--profile", choices=["small", "full"],
                    default=os.environ.get("DCGAN_PROFILE", "small"),
                    help=f"small: CPU minutes ({small.resolution}x{small.resolution}, width "
-                        f"{small.width}); full: the paper's model ({full.resolution}x"
-                        f"{full.resolution}, width {full.width}) (default: $DCGAN_PROFILE, "
-                        "else small)")
+                        f"{small.width}); full: a GPU ({full.resolution}x{full.resolution}, "
+                        f"width {full.width}: G starts at 4x4x{8 * full.width}; Fig. 1's "
+                        "4x4x1024 is --width 128) (default: $DCGAN_PROFILE, else small)")
     t.add_argument("--resume", action="store_true",
                    help="continue the run folder's checkpoint, with its config and data")
     _add_model_options(t)

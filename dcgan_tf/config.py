@@ -95,7 +95,9 @@ class DCGANConfig:
 
     @classmethod
     def profile(cls, name: str | None = None, **overrides) -> "DCGANConfig":
-        """The 'small' (laptop CPU, minutes) or 'full' (GPU, the paper's model) profile.
+        """The 'small' (laptop CPU, minutes) or 'full' (GPU, 64x64, batch 128) profile.
+
+        The full profile's width 64 starts G at 4x4x512; Fig. 1's 4x4x1024 is width=128.
 
         `name=None` reads the DCGAN_PROFILE environment variable (default 'small').
         """
