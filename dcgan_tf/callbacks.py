@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import numpy as np
 
 from dcgan_tf import checkpoint, plots
 from dcgan_tf.data import to_uint8
+from dcgan_tf.fileio import write_text
 
 LOGGED = ("d_loss", "g_loss", "D(x)", "D(G(z))")
+RATES = ("d_lr", "g_lr")  # added to each epoch's logs by LearningRates
 
 
 class TrainingDiverged(RuntimeError):
@@ -46,6 +49,9 @@ class SampleGrid(keras.callbacks.Callback):
 
 
 def _append_csv(path: Path, rows: list[dict], fields) -> None:
+    if path.exists():  # a run from an older kit keeps its columns
+        with open(path, newline="") as f:
+            fields = next(csv.reader(f), None) or fields
     new = not path.exists()
     with open(path, "a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
@@ -54,19 +60,55 @@ def _append_csv(path: Path, rows: list[dict], fields) -> None:
         writer.writerows(rows)
 
 
+def _keep_rows(path: Path, key: str, last: int) -> None:
+    """Drop the rows of a log CSV whose `key` column is above `last` (rewritten atomically)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f)
+        rows = list(reader)
+        fields = reader.fieldnames or [key]
+    kept = [row for row in rows if float(row[key]) <= last]
+    if len(kept) < len(rows):
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(kept)
+        write_text(path, text.getvalue())
+
+
+class LearningRates(keras.callbacks.Callback):
+    """Adds both optimizers' current learning rates (d_lr, g_lr) to each epoch's logs.
+
+    List it before StepLog and TensorBoard: they then write the rates to log.csv and tb/.
+    """
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs.update(self.model.learning_rates())
+
+
 class StepLog(keras.callbacks.Callback):
     """Appends every step's losses to steps.csv, epoch means to log.csv; redraws loss.png.
 
     Keras reports running means that reset each epoch; a step's own value is recovered
-    exactly as k * mean_k - (k - 1) * mean_(k-1).
+    exactly as k * mean_k - (k - 1) * mean_(k-1). A run resumed at `start_epoch` first drops
+    the rows logged after that epoch's checkpoint, which it is about to train again.
     """
 
-    def __init__(self, run_dir, steps_per_epoch: int):
+    def __init__(self, run_dir, steps_per_epoch: int, start_epoch: int = 0):
         super().__init__()
         self.path = Path(run_dir) / "steps.csv"
         self.epoch_path = Path(run_dir) / "log.csv"
         self.figure = Path(run_dir) / "loss.png"
         self.steps_per_epoch = steps_per_epoch
+        self.start_epoch = start_epoch
+        self.rows = []
+
+    def on_train_begin(self, logs=None):
+        # Left by an interrupt between the log write and the checkpoint, or by a divergence.
+        _keep_rows(self.path, "step", self.start_epoch * self.steps_per_epoch)
+        _keep_rows(self.epoch_path, "epoch", self.start_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.prev = epoch, None
@@ -83,23 +125,43 @@ class StepLog(keras.callbacks.Callback):
         self.prev = means
         self.rows.append({"step": self.epoch * self.steps_per_epoch + k, **values})
 
-    def on_epoch_end(self, epoch, logs=None):
+    def write_steps(self) -> None:
+        """Append the steps logged since the last write to steps.csv and redraw loss.png."""
         _append_csv(self.path, self.rows, ["step", *LOGGED])
-        _append_csv(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}], ["epoch", *LOGGED])
+        self.rows = []
         plots.loss_figure(self.path, self.figure)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.write_steps()
+        _append_csv(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}],
+                    ["epoch", *LOGGED, *RATES])
 
 
 class NaNGuard(keras.callbacks.Callback):
-    """Stops at the first non-finite loss with a message saying what to try."""
+    """Stops at the first non-finite loss with a message saying what to try.
+
+    `on_diverge` runs first (train() passes StepLog.write_steps, listed before this guard,
+    so steps.csv and loss.png keep the diverged epoch up to the bad step).
+    """
+
+    def __init__(self, on_diverge=None):
+        super().__init__()
+        self.on_diverge = on_diverge
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
 
     def on_train_batch_end(self, batch, logs=None):
         for key in ("d_loss", "g_loss"):
             value = float((logs or {}).get(key, 0.0))
             if not math.isfinite(value):
+                if self.on_diverge is not None:
+                    self.on_diverge()
                 raise TrainingDiverged(
-                    f"{key} became {value} in step {batch + 1} of this epoch. Training "
-                    "diverged; the last checkpoint (end of the previous epoch) is intact. "
-                    "Try a lower learning rate, the paper's guideline settings, or "
+                    f"{key} became {value} in epoch {self.epoch + 1}, step {batch + 1}. "
+                    "Training diverged; the last checkpoint (end of the previous epoch) is "
+                    "intact. Try a lower learning rate, the paper's guideline settings, or "
                     "mixed_precision=False."
                 )
 

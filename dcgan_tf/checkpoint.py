@@ -1,16 +1,17 @@
 """Checkpoints that capture a whole run: both networks, both optimizers, the noise RNG, the epoch.
 
-One .npz file holds every variable by its path. It is written to a temporary file and moved
-into place with os.replace, an atomic rename: a crash while saving leaves the previous
+One .npz file holds every variable by its position. It is written through dcgan_tf.fileio
+(a temporary file, fsync, atomic rename): a crash while saving leaves the previous
 checkpoint untouched.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
+
+from dcgan_tf.fileio import atomic_write
 
 CHECKPOINT = "checkpoint.npz"
 
@@ -32,17 +33,11 @@ def _variables(gan) -> dict[str, object]:
 
 def save(gan, run_dir, epoch: int) -> Path:
     """Write the state after `epoch` completed epochs; atomic (write, fsync, rename)."""
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    final = run_dir / CHECKPOINT
-    tmp = run_dir / (CHECKPOINT + ".tmp")
+    final = Path(run_dir) / CHECKPOINT
     arrays = {k: np.asarray(v.numpy()) for k, v in _variables(gan).items()}
     arrays["epoch"] = np.array(epoch, np.int64)
-    with open(tmp, "wb") as f:
+    with atomic_write(final) as f:
         np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, final)
     return final
 
 

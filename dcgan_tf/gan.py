@@ -7,6 +7,7 @@ import tensorflow as tf
 
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.models import build_discriminator, build_generator
+from dcgan_tf.prior import sample_prior
 
 
 def _bce_with_logits(labels_value: float, logits):
@@ -46,7 +47,9 @@ class DCGAN(keras.Model):
         With cfg.mixed_precision both optimizers are wrapped in a LossScaleOptimizer,
         so small float16 gradients do not underflow to zero.
         """
-        super().compile(**kwargs)
+        # No optimizer for Keras itself: its default (RMSprop, lr 0.001) would be unused, yet
+        # TensorBoard would log its learning rate and lr callbacks would act on it.
+        super().compile(optimizer=None, **kwargs)
         cfg = self.cfg
         self.d_optimizer = d_optimizer or keras.optimizers.Adam(cfg.learning_rate, cfg.beta_1)
         self.g_optimizer = g_optimizer or keras.optimizers.Adam(cfg.learning_rate, cfg.beta_1)
@@ -66,11 +69,13 @@ class DCGAN(keras.Model):
                 self.d_fake_tracker]
 
     def sample_z(self, n: int):
-        """n latent vectors from the prior: uniform on [-1, 1] (the paper) or N(0, 1)."""
-        shape = (n, self.cfg.z_dim)
-        if self.cfg.z_prior == "normal":
-            return keras.random.normal(shape, seed=self.noise_seed)
-        return keras.random.uniform(shape, -1.0, 1.0, seed=self.noise_seed)
+        """n latent vectors from the prior, drawn in-graph from the model's noise stream."""
+        return sample_prior(n, self.cfg.z_dim, self.cfg.z_prior, self.noise_seed)
+
+    def learning_rates(self) -> dict[str, float]:
+        """The current learning rates of both optimizers, as logged each epoch."""
+        return {"d_lr": float(self.d_optimizer.learning_rate),
+                "g_lr": float(self.g_optimizer.learning_rate)}
 
     def call(self, z, training=False):
         return self.generator(z, training=training)
@@ -131,6 +136,12 @@ class DCGAN(keras.Model):
         return {m.name: m.result() for m in self.metrics}
 
     def build_optimizers(self):
-        """Create both optimizers' slot variables (Adam's moments) for the current networks."""
-        self.d_optimizer.build(self.discriminator.trainable_weights)
-        self.g_optimizer.build(self.generator.trainable_weights)
+        """Create both optimizers' slot variables (Adam's moments) for the current networks.
+
+        Idempotent: LossScaleOptimizer.build adds its variables again on every call, which
+        would leave a model built twice (compile, then restore) unable to load its checkpoint.
+        """
+        for optimizer, network in ((self.d_optimizer, self.discriminator),
+                                   (self.g_optimizer, self.generator)):
+            if not optimizer.built:
+                optimizer.build(network.trainable_weights)

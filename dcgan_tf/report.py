@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan_tf.fileio import write_text
+
 REAL_SEEDS = (9_001, 9_002)  # held-out draws: neither the GAN's (0, 1) nor the probes' seeds
 NOISE_SEED = 12_345  # the latent vectors of the scored samples
 
@@ -87,5 +89,5 @@ def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
         epochs=checkpoint.saved_epoch(run_dir),
         fd_trained=fd["trained"], fd_untrained=fd["untrained"], fd_real_vs_real=fd["real"],
         rates_generated=probe.attribute_rates(fake), rates_real=probe.attribute_rates(real))
-    (run_dir / "report.json").write_text(json.dumps(asdict(report), indent=1) + "\n")
+    write_text(run_dir / "report.json", json.dumps(asdict(report), indent=1) + "\n")
     return report

@@ -2,10 +2,11 @@
 
 A run folder holds everything about one run:
   config.json         the DCGANConfig
+  data.json           the data source, so a resumed run trains on the same data
   checkpoint.npz      both networks, both optimizers, the noise RNG, the epoch (resumable)
   fixed_noise.npy     the z behind every sample grid
   samples/epoch_*.png the fixed-noise grid after each epoch; progress.gif at the end
-  log.csv, steps.csv  per-epoch and per-step losses; loss.png plots them
+  log.csv, steps.csv  per-epoch losses and learning rates, per-step losses; loss.png plots them
   tb/                 TensorBoard logs
 """
 
@@ -13,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import os
 from pathlib import Path
 
 import keras
@@ -23,9 +26,18 @@ from dcgan_tf import callbacks as cb
 from dcgan_tf import checkpoint, plots
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.data import make_dataset, to_uint8
+from dcgan_tf.fileio import atomic_write, write_text
 from dcgan_tf.gan import DCGAN
+from dcgan_tf.prior import sample_prior
 
 N_FIXED = 64  # cells in the sample grid
+DEFAULT_SOURCE = "faces"
+DATA_FILE = "data.json"
+ARRAY = "<array>"  # data.json's name for a source passed in memory
+# What a fresh run replaces; anything else in the folder (the user's own files) stays.
+RUN_FILES = ("fixed_noise.npy", "steps.csv", "log.csv", "loss.png", "progress.gif",
+             "report.json", DATA_FILE)
+RUN_GLOBS = ("samples/epoch_*.png", "tb/**/events.out.tfevents.*")
 
 
 @contextlib.contextmanager
@@ -50,10 +62,59 @@ def build_gan(cfg: DCGANConfig, strategy=None) -> DCGAN:
 
 def fixed_noise(cfg: DCGANConfig, n: int = N_FIXED, seed: int | None = None) -> np.ndarray:
     """Latent vectors from the prior, from a numpy RNG (kept apart from the training noise)."""
-    rng = np.random.default_rng(cfg.seed + 1 if seed is None else seed)
-    if cfg.z_prior == "normal":
-        return rng.standard_normal((n, cfg.z_dim)).astype(np.float32)
-    return rng.uniform(-1.0, 1.0, (n, cfg.z_dim)).astype(np.float32)
+    return sample_prior(n, cfg.z_dim, cfg.z_prior, cfg.seed + 1 if seed is None else seed)
+
+
+def _describe(source) -> dict:
+    """data.json's record of a source: its name or path, or the shape of an array."""
+    if isinstance(source, (str, os.PathLike)):
+        src = str(source)
+        # A folder is recorded by its absolute path, so a resume from elsewhere finds it.
+        return {"source": str(Path(src).resolve()) if Path(src).exists() else src}
+    images = np.asarray(source[0] if isinstance(source, tuple) else source)
+    return {"source": ARRAY, "shape": list(images.shape), "dtype": str(images.dtype)}
+
+
+def _show(record: dict) -> str:
+    if record["source"] == ARRAY:
+        return f"{ARRAY!r} (an in-memory array {tuple(record['shape'])} {record['dtype']})"
+    return repr(record["source"])
+
+
+def recorded_source(run_dir):
+    """The data source recorded in a run folder: a name or path, "<array>", or None."""
+    path = Path(run_dir) / DATA_FILE
+    return json.loads(path.read_text())["source"] if path.is_file() else None
+
+
+def _resume_source(source, run_dir: Path):
+    """The source a resumed run trains on: the recorded one, which `source` must match."""
+    path = run_dir / DATA_FILE
+    if not path.is_file():  # a run folder from before data.json
+        if source is None:
+            raise ValueError(f"{run_dir}: no {DATA_FILE} records what this run trained on; "
+                             "give its data source again (source= / --data)")
+        return source
+    recorded = json.loads(path.read_text())
+    if source is None:
+        if recorded["source"] == ARRAY:
+            raise ValueError(f"{run_dir} was trained on {_show(recorded)}: pass the same "
+                             "array again as the source to resume it")
+        return recorded["source"]
+    if _describe(source) != recorded:
+        raise ValueError(f"{run_dir} was trained on {_show(recorded)}, not on "
+                         f"{_show(_describe(source))}: resume it with its own data (or none, "
+                         "to use the recorded one), or train into another run folder")
+    return source
+
+
+def _start_clean(run_dir: Path) -> None:
+    """Remove what an earlier run without a checkpoint left, before a fresh run writes."""
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for pattern in RUN_GLOBS:
+        for path in run_dir.glob(pattern):
+            path.unlink()
 
 
 def _check_resume_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path):
@@ -66,12 +127,16 @@ def _check_resume_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path):
         )
 
 
-def train(cfg: DCGANConfig, source="faces", run_dir="runs/faces", *, resume: bool = False,
-          strategy=None, verbose="auto", extra_callbacks=(), cache: bool | str = True) -> DCGAN:
+def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool = False,
+          strategy=None, verbose="auto", extra_callbacks=(),
+          cache: bool | str | os.PathLike = "auto") -> DCGAN:
     """Train a DCGAN on `source` (see dcgan_tf.data) into `run_dir`; returns the model.
 
     resume=True continues from the run folder's checkpoint (networks, optimizers, noise RNG,
-    epoch) up to cfg.epochs; without it an existing checkpoint is an error, never overwritten.
+    epoch) up to cfg.epochs, on the data recorded in data.json (source=None) or on `source`,
+    which must be that data. Without resume an existing checkpoint is an error, never
+    overwritten. A fresh run trains on "faces" unless told otherwise, and replaces whatever
+    an earlier run without a checkpoint left in the folder. `cache`: see make_dataset.
     """
     run_dir = Path(run_dir)
     has_ckpt = checkpoint.exists(run_dir)
@@ -80,9 +145,13 @@ def train(cfg: DCGANConfig, source="faces", run_dir="runs/faces", *, resume: boo
             f"{run_dir} already holds a checkpoint: resume it (resume=True / --resume) or "
             "choose another run folder"
         )
-    if resume and has_ckpt and (run_dir / "config.json").exists():
-        _check_resume_config(DCGANConfig.from_json(run_dir / "config.json"), cfg, run_dir)
     start = checkpoint.saved_epoch(run_dir) if resume else 0
+    if start > 0:
+        if (run_dir / "config.json").exists():
+            _check_resume_config(DCGANConfig.from_json(run_dir / "config.json"), cfg, run_dir)
+        source = _resume_source(source, run_dir)
+    elif source is None:
+        source = DEFAULT_SOURCE
     if start >= cfg.epochs:
         print(f"{run_dir}: already trained for {start} epochs (epochs={cfg.epochs}); "
               "nothing to do")
@@ -93,22 +162,18 @@ def train(cfg: DCGANConfig, source="faces", run_dir="runs/faces", *, resume: boo
     # Read the data before touching the run folder: a bad source leaves nothing behind.
     batches, steps = make_dataset(source, cfg, start_epoch=start, epochs=cfg.epochs,
                                   cache=cache)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    cfg.to_json(run_dir / "config.json")
-
+    z_fixed = _prepare_folder(run_dir, cfg, source, fresh=start == 0)
     gan = build_gan(cfg, strategy)
     if start > 0:
         checkpoint.restore(gan, run_dir)
-    noise_file = run_dir / "fixed_noise.npy"
-    if not noise_file.exists():
-        np.save(noise_file, fixed_noise(cfg))
-    z_fixed = np.load(noise_file)
-    if start == 0:  # the grid before any training: the reference point of the GIF
+    else:  # the grid before any training: the reference point of the GIF
         grid = plots.grid(to_uint8(gan.generate(z_fixed), cfg.pixel_range))
         plots.save_png(grid, run_dir / "samples" / "epoch_000.png", 2)
+    step_log = cb.StepLog(run_dir, steps, start)
     callbacks = [
-        cb.NaNGuard(),
-        cb.StepLog(run_dir, steps),
+        cb.LearningRates(),  # first: the callbacks below write the rates it adds
+        step_log,
+        cb.NaNGuard(on_diverge=step_log.write_steps),  # after StepLog: it logs the bad step
         cb.SampleGrid(z_fixed, run_dir, cfg.pixel_range),
         keras.callbacks.TensorBoard(str(run_dir / "tb"), write_graph=False),
         cb.EpochCheckpoint(run_dir),
@@ -119,7 +184,22 @@ def train(cfg: DCGANConfig, source="faces", run_dir="runs/faces", *, resume: boo
     return gan
 
 
-def train_or_load(cfg: DCGANConfig, source="faces", run_dir="runs/faces", **kwargs) -> DCGAN:
+def _prepare_folder(run_dir: Path, cfg: DCGANConfig, source, fresh: bool) -> np.ndarray:
+    """Write config.json and data.json (after a clean start if fresh); the fixed noise."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        _start_clean(run_dir)
+    cfg.to_json(run_dir / "config.json")
+    if not (run_dir / DATA_FILE).exists():
+        write_text(run_dir / DATA_FILE, json.dumps(_describe(source)) + "\n")
+    noise_file = run_dir / "fixed_noise.npy"
+    if not noise_file.exists():
+        with atomic_write(noise_file) as f:
+            np.save(f, fixed_noise(cfg))
+    return np.load(noise_file)
+
+
+def train_or_load(cfg: DCGANConfig, source=None, run_dir="runs/faces", **kwargs) -> DCGAN:
     """Train into run_dir, or resume it, or just load it if it already has cfg.epochs epochs.
 
     Notebooks call this so re-running a chapter (or a later chapter) reuses a finished run.

@@ -1,5 +1,7 @@
 """The custom train_step: its losses, its updates, and its behaviour under tf.distribute."""
 
+import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -46,24 +48,34 @@ def test_losses_match_an_independent_computation(tiny_cfg):
 
 
 def test_a_step_moves_d_and_g_the_right_way(tiny_cfg):
-    """After one D step D(x) rises and D(G(z)) falls; the G step then raises D(G(z))."""
+    """One step: D's update lowers D's loss on that very batch and pulls D(x) and D(G(z))
+    apart; G's update, made against the updated D, lowers G's loss (raises D(G(z)))."""
     keras.utils.set_random_seed(4)
     cfg = tiny_cfg.replace(batch_size=64)
     gan = build_gan(cfg)
+    G, D = gan.generator, gan.discriminator
     x = batch(cfg, seed=1)
-    z = np.random.default_rng(2).uniform(-1, 1, (64, cfg.z_dim)).astype("f4")
+    twin = keras.random.SeedGenerator(0)  # a copy of the model's noise state: the step's z
+    twin.state.assign(gan.noise_seed.state.numpy())
+    z = keras.random.uniform((cfg.batch_size, cfg.z_dim), -1, 1, seed=twin)
 
-    def d_out(images):  # inference mode, so BN statistics do not move between probes
-        return float(tf.reduce_mean(tf.sigmoid(gan.discriminator(images, training=False))))
+    def p(images):  # training mode: the batch statistics the step itself normalises with
+        return tf.sigmoid(D(images, training=True)).numpy()
 
-    g0 = [w.numpy() for w in gan.generator.trainable_weights]
-    real0, fake0 = d_out(x), d_out(gan.generate(z))
-    for _ in range(3):
-        gan.train_on_batch(x)
-    assert d_out(x) > real0
-    assert any(not np.allclose(a, b.numpy()) for a, b in zip(g0, gan.generator.trainable_weights))
-    assert gan.d_optimizer.iterations.numpy() == 3 == gan.g_optimizer.iterations.numpy()
-    del fake0
+    fake0 = G(z, training=True)
+    real0, faked0 = p(x), p(fake0)
+    logs = gan.train_on_batch(x, return_dict=True)
+    # The step saw exactly these images: its D loss is the one computed here beforehand.
+    assert logs["d_loss"] == pytest.approx(np_bce(real0, 1) + np_bce(faked0, 0), rel=1e-4)
+
+    real1, faked1 = p(x), p(fake0)  # the updated D on the same real and fake images
+    assert np_bce(real1, 1) + np_bce(faked1, 0) < logs["d_loss"]
+    # D(x) alone need not rise in one step (BN re-centres each batch); the gap must grow.
+    assert real1.mean() - faked1.mean() > real0.mean() - faked0.mean()
+    gen1 = p(G(z, training=True))  # the updated G, judged by the D it was updated against
+    assert gen1.mean() > faked1.mean()
+    assert np_bce(gen1, 1) < np_bce(faked1, 1)
+    assert gan.d_optimizer.iterations.numpy() == 1 == gan.g_optimizer.iterations.numpy()
 
 
 def test_default_optimizers_are_the_papers(tiny_cfg):
@@ -73,12 +85,54 @@ def test_default_optimizers_are_the_papers(tiny_cfg):
         assert float(opt.learning_rate) == pytest.approx(2e-4) and opt.beta_1 == 0.5
 
 
+def test_no_unused_optimizer_and_both_learning_rates_logged(tiny_cfg):
+    from dcgan_tf.callbacks import LearningRates
+
+    for mixed in (False, True):
+        # Keras' default RMSprop (lr 0.001) would be logged and driven by lr callbacks.
+        assert build_gan(tiny_cfg.replace(mixed_precision=mixed)).optimizer is None
+    gan = DCGAN(tiny_cfg)
+    gan.compile(d_optimizer=keras.optimizers.Adam(1e-3),
+                g_optimizer=keras.optimizers.LossScaleOptimizer(keras.optimizers.Adam(5e-4)))
+
+    def slow_d_down(epoch, logs):
+        if epoch == 1:
+            gan.d_optimizer.learning_rate = 1e-5
+
+    history = gan.fit(batch(tiny_cfg), batch_size=tiny_cfg.batch_size, epochs=2, verbose=0,
+                      callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=slow_d_down),
+                                 LearningRates()]).history
+    np.testing.assert_allclose(history["d_lr"], [1e-3, 1e-5], rtol=1e-6)
+    np.testing.assert_allclose(history["g_lr"], [5e-4, 5e-4], rtol=1e-6)
+    assert "learning_rate" not in history
+
+
 def test_uniform_and_normal_priors(tiny_cfg):
     z = build_gan(tiny_cfg).sample_z(4000).numpy()
     assert z.min() >= -1 and z.max() <= 1 and abs(z.mean()) < 0.02
     assert z.std() == pytest.approx(1 / np.sqrt(3), rel=0.02)  # uniform[-1, 1]
     zn = build_gan(tiny_cfg.replace(z_prior="normal")).sample_z(4000).numpy()
     assert zn.std() == pytest.approx(1.0, rel=0.02) and np.abs(zn).max() > 2.5
+
+
+def test_priors_draw_what_earlier_runs_drew(tiny_cfg):
+    """One sampler (dcgan_tf.prior) behind both streams, drawing the values the kit always
+    drew, so saved fixed_noise.npy files and published figures stay valid."""
+    from dcgan_tf.train import fixed_noise
+
+    for prior in ("uniform", "normal"):
+        cfg = tiny_cfg.replace(z_prior=prior, z_dim=7)
+        rng = np.random.default_rng(cfg.seed + 1)
+        before = (rng.uniform(-1.0, 1.0, (5, 7)) if prior == "uniform"
+                  else rng.standard_normal((5, 7))).astype(np.float32)
+        np.testing.assert_array_equal(fixed_noise(cfg, 5), before)
+        gan = build_gan(cfg)
+        twin = keras.random.SeedGenerator(0)
+        twin.state.assign(gan.noise_seed.state.numpy())
+        draw = keras.random.uniform if prior == "uniform" else keras.random.normal
+        args = (-1.0, 1.0) if prior == "uniform" else ()
+        np.testing.assert_array_equal(gan.sample_z(5).numpy(),
+                                      draw((5, 7), *args, seed=twin).numpy())
 
 
 def test_mixed_precision_step(tiny_cfg):
@@ -95,15 +149,43 @@ def test_mixed_precision_step(tiny_cfg):
     assert all(w.dtype == "float32" for w in gan.generator.trainable_weights)
 
 
-def test_xla_step_matches_eager_graph_step(tiny_cfg):
+XLA = textwrap.dedent("""
+    import json, os, sys
+    import keras, numpy as np
+    from dcgan_tf.config import DCGANConfig
+    from dcgan_tf.train import build_gan
+
+    cfg = DCGANConfig(resolution=32, width=8, batch_size=16, channels=1)
+    x = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 1)).astype("float32")
     keras.utils.set_random_seed(5)
-    plain = build_gan(tiny_cfg)
+    a = build_gan(cfg).train_on_batch(x, return_dict=True)
+    dumped_by_plain = len(os.listdir(sys.argv[1])) if os.path.isdir(sys.argv[1]) else 0
     keras.utils.set_random_seed(5)
-    xla = build_gan(tiny_cfg.replace(xla=True))
-    x = batch(tiny_cfg)
-    a = plain.train_on_batch(x, return_dict=True)
-    b = xla.train_on_batch(x, return_dict=True)
-    assert xla.jit_compile is True and plain.jit_compile is False  # XLA really ran
+    b = build_gan(cfg.replace(xla=True)).train_on_batch(x, return_dict=True)
+    print(json.dumps({"plain": {k: float(v) for k, v in a.items()},
+                      "xla": {k: float(v) for k, v in b.items()},
+                      "dumped_by_plain": dumped_by_plain}))
+""")
+
+
+def test_xla_step_matches_eager_graph_step(tmp_path):
+    """xla=True compiles the step with XLA (its HLO module is dumped) to the same numbers."""
+    script, dump = tmp_path / "xla.py", tmp_path / "dump"
+    script.write_text(XLA)
+    # XLA reads its flags once per process, hence a subprocess; it writes every module it
+    # compiles to the dump folder, so an empty folder means the step ran as a TF graph.
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "XLA_FLAGS": f"--xla_dump_to={dump} --xla_dump_hlo_as_text"}
+    out = subprocess.run([sys.executable, str(script), str(dump)], capture_output=True,
+                         text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr[-3000:]
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["dumped_by_plain"] == 0  # the plain step never went through XLA
+    compiled = [f for f in dump.glob("*one_step_on_data*after_optimizations.txt")]
+    assert compiled, sorted(p.name for p in dump.iterdir())[:10]
+    hlo = "".join(f.read_text() for f in compiled)
+    assert "convolution(" in hlo  # the networks themselves, not some side computation
+    a, b = result["plain"], result["xla"]
     # D on the real batch is the same computation either way.
     assert b["D(x)"] == pytest.approx(a["D(x)"], rel=1e-4)
     # XLA's random kernel draws different (equally uniform) noise, so the fake-side
@@ -121,26 +203,37 @@ MIRRORED = textwrap.dedent("""
     tf.config.experimental.enable_op_determinism()
     import keras, numpy as np
     from dcgan_tf.config import DCGANConfig
-    from dcgan_tf.train import build_gan
+    from dcgan_tf.gan import DCGAN
 
     cfg = DCGANConfig(resolution=32, width=8, batch_size=16, channels=3)
     x = np.random.default_rng(0).uniform(-1, 1, (16, 32, 32, 3)).astype("float32")
 
     def first_update(strategy):
         keras.utils.set_random_seed(1)
-        gan = build_gan(cfg, strategy)
+        with strategy.scope():
+            gan = DCGAN(cfg)
+            # SGD moves each weight by lr * gradient, so a gradient off by any factor shows
+            # in the update (Adam's first step is about lr * sign(gradient), blind to scale).
+            gan.compile(d_optimizer=keras.optimizers.SGD(0.1),
+                        g_optimizer=keras.optimizers.SGD(0.1))
+        trainable = gan.generator.trainable_weights + gan.discriminator.trainable_weights
+        before = [w.numpy() for w in trainable]
         logs = gan.fit(tf.data.Dataset.from_tensor_slices(x).batch(16), epochs=1,
                        verbose=0, shuffle=False).history
-        weights = gan.generator.weights + gan.discriminator.weights
-        return [w.numpy() for w in weights], logs
+        update = [w.numpy() - b for w, b in zip(trainable, before)]
+        weights = [w.numpy() for w in gan.generator.weights + gan.discriminator.weights]
+        return update, weights, logs
 
-    single, log1 = first_update(tf.distribute.get_strategy())
+    single = first_update(tf.distribute.get_strategy())
     mirrored_strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert mirrored_strategy.num_replicas_in_sync == 2
-    mirrored, log2 = first_update(mirrored_strategy)
-    before = [w.numpy() for w in build_gan(cfg).generator.weights]
-    print("MAXDIFF", max(float(np.abs(a - b).max()) for a, b in zip(single, mirrored)))
-    print("LOSSDIFF", max(abs(log1[k][0] - log2[k][0]) for k in log1))
+    mirrored = first_update(mirrored_strategy)
+    size = max(float(np.abs(u).max()) for u in single[0])
+    print("UPDATE", size)
+    print("UPDATEDIFF", max(float(np.abs(a - b).max())
+                            for a, b in zip(single[0], mirrored[0])))
+    print("MAXDIFF", max(float(np.abs(a - b).max()) for a, b in zip(single[1], mirrored[1])))
+    print("LOSSDIFF", max(abs(single[2][k][0] - mirrored[2][k][0]) for k in single[2]))
 """)
 
 
@@ -151,7 +244,11 @@ def test_mirrored_strategy_first_update_equals_single_device(tmp_path):
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
-    values = dict(line.split() for line in out.stdout.splitlines() if line[:4] in ("MAXD", "LOSS"))
-    # Float32 sums in a different order: equal to rounding, far below one Adam step (2e-4).
-    assert float(values["MAXDIFF"]) < 1e-5
-    assert float(values["LOSSDIFF"]) < 1e-5
+    values = {k: float(v) for k, v in (line.split(" ", 1) for line in out.stdout.splitlines())
+              if k in ("UPDATE", "UPDATEDIFF", "MAXDIFF", "LOSSDIFF")}
+    # Float32 sums in a different order: equal to rounding. A gradient scaled by 2 (or 1/2)
+    # would make UPDATEDIFF as large as the update itself.
+    assert values["UPDATE"] > 1e-3
+    assert values["UPDATEDIFF"] < 1e-4 * values["UPDATE"]
+    assert values["MAXDIFF"] < 1e-5
+    assert values["LOSSDIFF"] < 1e-5

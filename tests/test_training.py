@@ -1,4 +1,4 @@
-"""Whole runs: the run folder, exact resume, crash-safe checkpoints, the NaN guard, the CLI."""
+"""Whole runs: the run folder, exact resume, crash-safe checkpoints, the NaN guard."""
 
 import json
 
@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from dcgan_tf import checkpoint, cli
-from dcgan_tf.callbacks import TrainingDiverged
-from dcgan_tf.train import load_run, sample, train
+from dcgan_tf import checkpoint
+from dcgan_tf.callbacks import LOGGED, TrainingDiverged
+from dcgan_tf.data import make_dataset
+from dcgan_tf.plots import read_csv_columns
+from dcgan_tf.train import build_gan, load_run, sample, train
 
 
 @pytest.fixture(scope="module")
@@ -53,18 +55,43 @@ def test_run_folder_holds_everything(tiny_cfg, digits, tmp_path):
 
 
 def test_step_log_recovers_per_step_losses(tiny_cfg, digits, tmp_path):
-    """Per-step values recovered from running means average back to the epoch means."""
+    """steps.csv, recovered from Keras' running means, holds each step's own losses: those
+    train_on_batch reports when it replays the run one batch at a time."""
     run = tmp_path / "run"
     train(tiny_cfg, digits, run, verbose=0)
-    from dcgan_tf.plots import read_csv_columns
+    # The same batches, weights and noise as train(): seeded, then data, then the model.
+    keras.utils.set_random_seed(tiny_cfg.seed)
+    batches, steps = make_dataset(digits, tiny_cfg, epochs=tiny_cfg.epochs)
+    gan = build_gan(tiny_cfg)
+    replay = [gan.train_on_batch(x, return_dict=True) for x in batches]
 
-    steps, epochs = read_csv_columns(run / "steps.csv"), read_csv_columns(run / "log.csv")
-    per_epoch = len(steps["step"]) // 2
-    for e in range(2):
-        for key in ("d_loss", "g_loss", "D(x)"):
-            chunk = steps[key][e * per_epoch:(e + 1) * per_epoch]
-            assert chunk.mean() == pytest.approx(epochs[key][e], rel=1e-4)
-    assert (steps["D(x)"] > 0).all() and (steps["D(x)"] < 1).all()
+    logged, epochs = read_csv_columns(run / "steps.csv"), read_csv_columns(run / "log.csv")
+    assert len(replay) == 2 * steps
+    assert logged["step"].tolist() == list(range(1, 2 * steps + 1))
+    for key in LOGGED:
+        own = np.array([r[key] for r in replay])
+        np.testing.assert_allclose(logged[key], own, rtol=1e-4, atol=1e-5, err_msg=key)
+        np.testing.assert_allclose(epochs[key], own.reshape(2, steps).mean(axis=1), rtol=1e-4)
+    assert len(set(logged["d_loss"].round(6))) == 2 * steps  # really per step, not per epoch
+
+
+def test_both_learning_rates_reach_log_csv_and_tensorboard(tiny_cfg, digits, tmp_path):
+    import tensorflow as tf
+
+    run = tmp_path / "run"
+    gan = train(tiny_cfg.replace(learning_rate=3e-4), digits, run, verbose=0)
+    assert gan.optimizer is None  # no phantom optimizer for Keras to report
+    log = read_csv_columns(run / "log.csv")
+    np.testing.assert_allclose(log["d_lr"], [3e-4, 3e-4], rtol=1e-6)
+    np.testing.assert_allclose(log["g_lr"], [3e-4, 3e-4], rtol=1e-6)
+    scalars = {}
+    for events in (run / "tb").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                scalars.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    np.testing.assert_allclose(scalars["epoch_d_lr"], [3e-4, 3e-4], rtol=1e-6)
+    np.testing.assert_allclose(scalars["epoch_g_lr"], [3e-4, 3e-4], rtol=1e-6)
+    assert "epoch_learning_rate" not in scalars, sorted(scalars)
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, digits, tmp_path):
@@ -128,36 +155,3 @@ def test_nan_loss_stops_with_a_clear_message(tiny_cfg, digits, tmp_path):
     cfg = tiny_cfg.replace(learning_rate=1e12, beta_1=0.0, epochs=3)
     with pytest.raises(TrainingDiverged, match="last checkpoint"):
         train(cfg, digits, tmp_path / "nan", verbose=0)
-
-
-def test_cli_train_then_sample(tmp_path, capsys):
-    run = tmp_path / "cli"
-    code = cli.main(["train", "--data", "digits", "--out", str(run), "--epochs", "1",
-                     "--width", "8", "--batch-size", "128"])
-    assert code == 0
-    cfg = json.loads((run / "config.json").read_text())
-    assert cfg["channels"] == 1 and cfg["resolution"] == 32 and cfg["width"] == 8
-    assert cli.main(["sample", "--run", str(run), "--n", "9", "--out", str(tmp_path / "g.png")]) == 0
-    assert (tmp_path / "g.png").is_file()
-    assert cli.main(["train", "--data", "digits", "--out", str(run), "--epochs", "1"]) == 2
-    assert "already holds a checkpoint" in capsys.readouterr().err
-
-
-@pytest.mark.parametrize("argv,message", [
-    (["train", "--data", "/no/such/folder", "--out", "x"], "no such folder"),
-    (["sample", "--run", "/no/such/run"], "not a run folder"),
-])
-def test_cli_errors_are_one_line(argv, message, capsys, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    assert cli.main(argv) == 2
-    err = capsys.readouterr().err.strip()
-    assert message in err and len(err.splitlines()) == 1
-    assert not (tmp_path / "x").exists()  # a bad source leaves no half-made run folder
-
-
-def test_cli_bad_arguments_are_one_line(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        cli.main(["train", "--resolution", "48"])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip()
-    assert "invalid choice" in err and len(err.splitlines()) == 1
