@@ -82,7 +82,9 @@ class DCGANConfig:
         return dataclasses.replace(self, **changes)
 
     def to_json(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        from dcgan_tf.fileio import write_text
+
+        write_text(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "DCGANConfig":

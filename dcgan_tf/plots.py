@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan_tf.fileio import atomic_write
+
 
 def grid(images, ncols: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:
     """Tile uint8 images (N, H, W, C) into one (rows*H, cols*W, 3) picture with a border."""
@@ -38,7 +40,8 @@ def save_png(image: np.ndarray, path, scale: int = 1) -> Path:
     im = Image.fromarray(image)
     if scale > 1:
         im = im.resize((im.width * scale, im.height * scale), Image.NEAREST)
-    im.save(path)
+    with atomic_write(path) as f:  # the GIF at the end reads every grid back
+        im.save(f, format="PNG")
     return path
 
 
@@ -50,7 +53,9 @@ def save_gif(frames: list[np.ndarray], path, ms_per_frame: int = 400) -> Path:
         raise ValueError("save_gif needs at least one frame")
     ims = [Image.fromarray(f) for f in frames]
     durations = [ms_per_frame] * (len(ims) - 1) + [ms_per_frame * 4]
-    ims[0].save(path, save_all=True, append_images=ims[1:], duration=durations, loop=0)
+    with atomic_write(path) as f:
+        ims[0].save(f, format="GIF", save_all=True, append_images=ims[1:],
+                    duration=durations, loop=0)
     return Path(path)
 
 
@@ -118,5 +123,6 @@ def loss_figure(steps_csv, path=None):
         ax.grid(alpha=0.3)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=100)
+        with atomic_write(path) as f:
+            fig.savefig(f, dpi=100, format=Path(path).suffix.lstrip(".") or "png")
     return fig

@@ -33,6 +33,7 @@ images of make_faces(n, seed) are make_faces(k, seed).
 from __future__ import annotations
 
 import concurrent.futures
+import gc
 import multiprocessing
 import os
 import warnings
@@ -121,6 +122,10 @@ def _draw_chunks(name: str, chunks: list, size: int, workers: int):
     # TensorFlow's) is ever needed in a child.
     threads = cv2.getNumThreads()
     cv2.setNumThreads(1)
+    # Objects the child inherits (TensorFlow's among them) must never be collected there:
+    # a finalizer run in a forked child crashed a worker once. gc.freeze() moves them out
+    # of the collector's reach in parent and children, as the gc docs advise before fork.
+    gc.freeze()
     try:
         with warnings.catch_warnings():  # Python >= 3.12 warns about forking with threads
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -131,6 +136,7 @@ def _draw_chunks(name: str, chunks: list, size: int, workers: int):
                 for fut in concurrent.futures.as_completed(futures):
                     yield futures[fut], fut.result()
     finally:
+        gc.unfreeze()
         cv2.setNumThreads(threads)
 
 

@@ -72,3 +72,30 @@ def test_text_and_bytes_helpers(tmp_path):
     fileio.write_bytes(tmp_path / "b.bin", b"\x00\x01")
     assert (tmp_path / "sub" / "t.txt").read_text(encoding="utf-8") == "héllo\n"
     assert (tmp_path / "b.bin").read_bytes() == b"\x00\x01"
+
+
+def test_pictures_and_configs_are_written_atomically(tmp_path, monkeypatch):
+    """A crash while saving a grid, GIF or config keeps the previous file whole."""
+    import numpy as np
+
+    from dcgan_tf import plots
+    from dcgan_tf.config import DCGANConfig
+
+    png, gif, cfg_file = tmp_path / "g.png", tmp_path / "p.gif", tmp_path / "config.json"
+    img = np.zeros((4, 4, 3), np.uint8)
+    plots.save_png(img, png)
+    plots.save_gif([img, img], gif)
+    DCGANConfig().to_json(cfg_file)
+    before = {p: p.read_bytes() for p in (png, gif, cfg_file)}
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(fileio, "_fsync", crash)  # fails after the bytes are written
+    for save in (lambda: plots.save_png(img + 255, png),
+                 lambda: plots.save_gif([img + 255] * 2, gif),
+                 lambda: DCGANConfig(z_dim=7).to_json(cfg_file)):
+        with pytest.raises(OSError, match="disk full"):
+            save()
+    assert {p: p.read_bytes() for p in before} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "g.png", "p.gif"]
