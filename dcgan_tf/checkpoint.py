@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dcgan_tf.config import InputError
+
 from dcgan_tf.fileio import atomic_write
 
 CHECKPOINT = "checkpoint.npz"
@@ -65,7 +67,7 @@ def restore(gan, run_dir) -> int:
         saved = set(ckpt.files) - {"epoch"}
         if saved != set(variables):
             missing, extra = sorted(set(variables) - saved), sorted(saved - set(variables))
-            raise ValueError(
+            raise InputError(
                 f"{path} does not match this model (was it saved with another config?): "
                 f"missing {missing[:3]}{'...' if len(missing) > 3 else ''}, "
                 f"unexpected {extra[:3]}{'...' if len(extra) > 3 else ''}"
@@ -73,7 +75,7 @@ def restore(gan, run_dir) -> int:
         for key, var in variables.items():
             value = ckpt[key]
             if tuple(value.shape) != tuple(var.shape):
-                raise ValueError(
+                raise InputError(
                     f"{path}: {key} ({var.path}) has shape {value.shape}, model has {var.shape}"
                 )
             var.assign(value)

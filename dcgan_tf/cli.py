@@ -127,8 +127,12 @@ def _check_score_n(parser, args):
     # it full rank, so n must exceed the probes' feature count. Checked before hours of
     # training, not after.
     from dcgan_tf.probes import FEATURES
+    from dcgan_tf.train import recorded_source
 
-    if args.command == "train" and args.score_n <= FEATURES:
+    if args.command != "train" or args.no_score or args.score_n > FEATURES:
+        return
+    resumed = args.resume and recorded_source(Path(args.out))
+    if _scored_name(resumed or _source(args)):  # only runs that will be scored
         parser.error(f"--score-n {args.score_n}: the probe Frechet distance needs more images "
                      f"than the probes' {FEATURES} features, i.e. at least {FEATURES + 1}")
 
@@ -169,6 +173,7 @@ def _scored_name(source) -> str | None:
 
 def _train(args) -> int:
     from dcgan_tf import checkpoint
+    from dcgan_tf.config import InputError
     from dcgan_tf.train import recorded_source, train
 
     source, out = _source(args), Path(args.out)
@@ -176,7 +181,7 @@ def _train(args) -> int:
     # What will train: on resume, the run's recorded source (train() refuses another one).
     planned = _scored_name((args.resume and recorded_source(out)) or source)
     if planned and not args.no_score and cfg.channels != 3:
-        raise ValueError(f"the {planned} probes score RGB images and this run has "
+        raise InputError(f"the {planned} probes score RGB images and this run has "
                          f"{cfg.channels} channel(s): add --no-score")
     before = checkpoint.saved_epoch(out) if args.resume else 0
     start = time.time()
@@ -211,7 +216,9 @@ def _exit_code(err: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) for an error, by the EXIT_CODES table."""
     from dcgan_tf.callbacks import TrainingDiverged
 
-    if isinstance(err, (ValueError, FileExistsError, FileNotFoundError)):  # DataError too
+    from dcgan_tf.config import InputError
+
+    if isinstance(err, (InputError, FileExistsError, FileNotFoundError)):  # DataError too
         return 2, f"error: {err}"
     if isinstance(err, TrainingDiverged):
         return 1, f"error: {err}"

@@ -8,6 +8,14 @@ import os
 from pathlib import Path
 
 RESOLUTIONS = (32, 64, 128)
+
+
+class InputError(ValueError):
+    """A bad setting, run folder or file, named in the message (the CLIs exit with 2).
+
+    Errors of other types are bugs or the environment's: the CLIs exit with 1 for those.
+    """
+
 PROFILES = ("small", "full")
 # The most decoded training images (uint8 bytes) the data pipeline's "auto" cache keeps in
 # RAM; larger sets are cached in a file under cache_dir() (dcgan_tf.data.choose_cache).
@@ -50,16 +58,16 @@ class DCGANConfig:
 
     def __post_init__(self):
         if self.resolution not in RESOLUTIONS:
-            raise ValueError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
+            raise InputError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
         if self.z_prior not in ("uniform", "normal"):
-            raise ValueError(f"z_prior must be 'uniform' or 'normal', got {self.z_prior!r}")
+            raise InputError(f"z_prior must be 'uniform' or 'normal', got {self.z_prior!r}")
         if self.kernel_size not in (4, 5):
-            raise ValueError(f"kernel_size must be 4 or 5, got {self.kernel_size}")
+            raise InputError(f"kernel_size must be 4 or 5, got {self.kernel_size}")
         if self.channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {self.channels}")
+            raise InputError(f"channels must be 1 or 3, got {self.channels}")
         for name in ("width", "z_dim", "batch_size", "epochs"):
             if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
 
     @property
     def n_up(self) -> int:
@@ -92,7 +100,7 @@ class DCGANConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
-            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
+            raise InputError(f"{path}: unknown config keys {sorted(unknown)}")
         return cls(**data)
 
     @classmethod
@@ -105,7 +113,7 @@ class DCGANConfig:
         """
         name = name or os.environ.get("DCGAN_PROFILE", "small")
         if name not in PROFILES:
-            raise ValueError(f"profile must be one of {PROFILES}, got {name!r}")
+            raise InputError(f"profile must be one of {PROFILES}, got {name!r}")
         if name == "full":
             base = dict(resolution=64, width=64, batch_size=128, epochs=5)
         else:
@@ -120,7 +128,7 @@ def profile_name() -> str:
     """The active profile: the DCGAN_PROFILE environment variable, 'small' if unset."""
     name = os.environ.get("DCGAN_PROFILE", "small")
     if name not in PROFILES:
-        raise ValueError(f"DCGAN_PROFILE must be one of {PROFILES}, got {name!r}")
+        raise InputError(f"DCGAN_PROFILE must be one of {PROFILES}, got {name!r}")
     return name
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import glob
 import hashlib
+import json
 import os
 import re
 import warnings
@@ -29,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.config import CACHE_MEMORY_BUDGET, DCGANConfig, cache_dir
+from dcgan_tf.config import CACHE_MEMORY_BUDGET, DCGANConfig, InputError, cache_dir
 from dcgan_tf.images import load_rgb
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
@@ -40,7 +41,7 @@ CACHE_CHOICES = ("auto", "memory", "disk", "none")
 CACHE_FORMAT = 1  # bump when the cached elements change meaning: it keys the disk caches
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A data source that cannot be read; the message names the source and what to do."""
 
 
@@ -88,7 +89,27 @@ def _shard_files(path: Path) -> list[str]:
     return sorted(glob.glob(str(path)))
 
 
-def _shard_images(files: list[str]):
+def _shard_set(folder: Path) -> tuple[list[str], int | None]:
+    """The shards of a folder and their record count: from the shards.json data_prep
+    writes last (so a half-replaced set or a stray old shard is never read), else every
+    *.tfrecord with the count unknown."""
+    index = folder / "shards.json"
+    if not index.is_file():
+        return _shard_files(folder), None
+    try:
+        info = json.loads(index.read_text())
+        files, n = [str(folder / name) for name in info["files"]], int(info["count"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{index}: unreadable shard index ({err}); delete it to read every "
+                        "*.tfrecord in the folder") from None
+    missing = [f for f in files if not Path(f).is_file()]
+    if missing:
+        raise DataError(f"{index} lists {missing[0]}, which does not exist: re-run "
+                        "`python -m data_prep shard`")
+    return files, n
+
+
+def _shard_images(files: list[str], n: int | None = None):
     def parse(record):
         feats = tf.io.parse_single_example(
             record, {SHARD_IMAGE_KEY: tf.io.FixedLenFeature([], tf.string)}
@@ -96,7 +117,10 @@ def _shard_images(files: list[str]):
         return tf.io.decode_image(feats[SHARD_IMAGE_KEY], channels=3, expand_animations=False)
 
     ds = tf.data.TFRecordDataset(files).map(parse, num_parallel_calls=tf.data.AUTOTUNE)
-    return ds, None, lambda: _hash_files(files)  # the count needs a pass over the records
+    if n is not None:
+        ds = ds.apply(tf.data.experimental.assert_cardinality(n))
+    # Without shards.json the count needs a pass over the records.
+    return ds, n, lambda: _hash_files(files)
 
 
 def _digits(with_labels):
@@ -165,7 +189,7 @@ def _raw_source(source, split, with_labels, resolution):
     if with_labels:
         raise DataError(f"{src}: folders and shards carry no labels; use with_labels=False")
     if path.is_dir() and any(path.glob("*.tfrecord")):
-        return _shard_images(_shard_files(path))
+        return _shard_images(*_shard_set(path))
     if path.suffix == ".tfrecord" or "*" in src:
         files = _shard_files(path)
         if not files:
@@ -254,9 +278,9 @@ def _cache_mode(cache) -> tuple[str, Path | None]:
         return "none", None
     if isinstance(cache, str) and cache in CACHE_CHOICES:
         return cache, None
-    if isinstance(cache, os.PathLike) or (isinstance(cache, str) and os.sep in cache):
+    if isinstance(cache, os.PathLike) or (isinstance(cache, str) and ("/" in cache or os.sep in cache)):
         return "file", Path(cache)
-    raise ValueError(f"cache={cache!r}: expected one of {', '.join(CACHE_CHOICES)}, True, "
+    raise InputError(f"cache={cache!r}: expected one of {', '.join(CACHE_CHOICES)}, True, "
                      "False or a file path")
 
 

@@ -3,7 +3,8 @@
 Every file the kit writes that a later step reads back (checkpoints, caches, probes,
 downloads, crops, manifests' side files, shards) goes through `atomic_path`: the data goes to
 a uniquely named temporary file in the same folder, is flushed to disk, and is then renamed
-over the target in one step (os.replace is atomic on POSIX and Windows). Two writers of the
+over the target in one step (os.replace is atomic on POSIX and Windows); the folder is
+flushed too, so the rename survives a power cut. Two writers of the
 same target each get their own temporary file, so the last rename wins and neither can
 truncate the other's bytes.
 """
@@ -16,12 +17,37 @@ import tempfile
 from pathlib import Path
 
 
+# mkstemp creates files readable by their owner only; a finished file gets the mode any new
+# file would (0o666 less the umask), or keeps the mode of the file it replaces. The umask
+# can only be read by setting it, so it is read once, at import, before threads start.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+    fd = os.open(path, os.O_RDWR)  # Windows refuses to fsync a read-only descriptor
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX; Windows cannot open folders)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _mode_for(path: Path) -> int:
+    try:
+        return path.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        return 0o666 & ~_UMASK
 
 
 @contextlib.contextmanager
@@ -39,8 +65,10 @@ def atomic_path(path, suffix: str = ".tmp"):
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, _mode_for(path))
         _fsync(tmp)
         os.replace(tmp, path)
+        _fsync_folder(path.parent)
     finally:
         if tmp.exists():
             tmp.unlink()

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from dcgan_tf import callbacks as cb
 from dcgan_tf import checkpoint, plots
-from dcgan_tf.config import DCGANConfig
+from dcgan_tf.config import DCGANConfig, InputError
 from dcgan_tf.data import make_dataset, to_uint8
 from dcgan_tf.fileio import atomic_write, write_text
 from dcgan_tf.gan import DCGAN
@@ -92,17 +92,17 @@ def _resume_source(source, run_dir: Path):
     path = run_dir / DATA_FILE
     if not path.is_file():  # a run folder from before data.json
         if source is None:
-            raise ValueError(f"{run_dir}: no {DATA_FILE} records what this run trained on; "
+            raise InputError(f"{run_dir}: no {DATA_FILE} records what this run trained on; "
                              "give its data source again (source= / --data)")
         return source
     recorded = json.loads(path.read_text())
     if source is None:
         if recorded["source"] == ARRAY:
-            raise ValueError(f"{run_dir} was trained on {_show(recorded)}: pass the same "
+            raise InputError(f"{run_dir} was trained on {_show(recorded)}: pass the same "
                              "array again as the source to resume it")
         return recorded["source"]
     if _describe(source) != recorded:
-        raise ValueError(f"{run_dir} was trained on {_show(recorded)}, not on "
+        raise InputError(f"{run_dir} was trained on {_show(recorded)}, not on "
                          f"{_show(_describe(source))}: resume it with its own data (or none, "
                          "to use the recorded one), or train into another run folder")
     return source
@@ -121,7 +121,7 @@ def _check_resume_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path):
     diff = [f.name for f in dataclasses.fields(saved)
             if f.name != "epochs" and getattr(saved, f.name) != getattr(given, f.name)]
     if diff:
-        raise ValueError(
+        raise InputError(
             f"{run_dir}: cannot resume with a different config; changed: "
             + ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(given, k)!r}" for k in diff)
         )

@@ -197,6 +197,35 @@ def test_score_n_too_small_is_refused_before_training(tmp_path, fake_train, caps
                      "--no-score"]) == 0
 
 
+def test_score_n_is_not_checked_for_runs_that_are_not_scored(tmp_path, fake_train):
+    fake_train(epochs_done=1)
+    assert cli.main(["train", "--out", str(tmp_path / "a"), "--score-n", "10",
+                     "--no-score"]) == 0
+    assert cli.main(["train", "--data", "digits", "--out", str(tmp_path / "b"),
+                     "--score-n", "10"]) == 0
+
+
+def test_a_bug_is_exit_1_with_the_debug_hint_and_bad_input_is_2(tmp_path, monkeypatch,
+                                                                 capsys):
+    """A plain ValueError from deep inside (a bug) is not 'bad usage': 1, with the hint."""
+    from dcgan_tf import train as train_module
+    from dcgan_tf.config import InputError
+
+    def boom(*args, **kwargs):
+        raise ValueError("shapes (3,) and (4,) not aligned")
+
+    monkeypatch.setattr(train_module, "train", boom)
+    assert cli.main(["train", "--out", str(tmp_path / "r"), "--no-score"]) == 1
+    assert "--debug" in capsys.readouterr().err
+
+    def bad_input(*args, **kwargs):
+        raise InputError("runs/x was trained on digits, not on faces")
+
+    monkeypatch.setattr(train_module, "train", bad_input)
+    assert cli.main(["train", "--out", str(tmp_path / "r"), "--no-score"]) == 2
+    assert "trained on digits" in capsys.readouterr().err
+
+
 def test_unscorable_channels_are_refused_before_training(tmp_path, fake_train, capsys):
     fake = fake_train(epochs_done=1)
     assert cli.main(["train", "--data", "faces", "--channels", "1", "--out",
@@ -240,8 +269,8 @@ def test_exit_code_table_is_documented():
 
 @pytest.mark.parametrize("error,code", [
     ("DataError", 2), (FileNotFoundError("gone"), 2), (FileExistsError("there"), 2),
-    (ValueError("bad"), 2), ("TrainingDiverged", 1), (RuntimeError("boom"), 1),
-    (KeyError("bug"), 1), (KeyboardInterrupt(), 130),
+    ("InputError", 2), (ValueError("bug"), 1), ("TrainingDiverged", 1),
+    (RuntimeError("boom"), 1), (KeyError("bug"), 1), (KeyboardInterrupt(), 130),
 ])
 def test_exit_codes_and_debug_tracebacks(error, code, tmp_path, fake_train, capsys):
     if error == "DataError":
@@ -250,6 +279,9 @@ def test_exit_codes_and_debug_tracebacks(error, code, tmp_path, fake_train, caps
     elif error == "TrainingDiverged":
         from dcgan_tf.callbacks import TrainingDiverged
         error = TrainingDiverged("nan")
+    elif error == "InputError":
+        from dcgan_tf.config import InputError
+        error = InputError("runs/x was trained on digits")
     fake_train(raises=error)
     argv = ["train", "--data", "digits", "--out", str(tmp_path / "run")]
     assert cli.main(argv) == code

@@ -130,6 +130,26 @@ def test_tfrecord_shards_round_trip(tmp_path):
     assert data.count(single) == 6
 
 
+def test_a_shard_index_names_the_set_and_its_count(tmp_path):
+    """With data_prep's shards.json only the listed shards are read (a stray shard of an
+    older set is not), and the count comes from the index: no pass over the records."""
+    import json
+
+    imgs = np.random.default_rng(1).integers(0, 256, (10, 20, 20, 3), np.uint8)
+    write_shard(tmp_path / "shard-00000-of-00001.tfrecord", imgs[:7])
+    write_shard(tmp_path / "shard-00000-of-00003.tfrecord", imgs[7:])  # an older set
+    (tmp_path / "shards.json").write_text(
+        json.dumps({"count": 7, "files": ["shard-00000-of-00001.tfrecord"]}))
+    ds = data.load_images(tmp_path, 20, cache="none")
+    assert int(ds.cardinality()) == 7
+    got = np.stack(list(ds.as_numpy_iterator()))
+    np.testing.assert_array_equal(got, imgs[:7])
+    (tmp_path / "shards.json").write_text(
+        json.dumps({"count": 7, "files": ["shard-00000-of-00009.tfrecord"]}))
+    with pytest.raises(data.DataError, match="shard-00000-of-00009"):
+        data.load_images(tmp_path, 20, cache="none")
+
+
 @pytest.mark.parametrize("name,channels", [("mnist", 1), ("cifar10", 3), ("celeb_a", 3),
                                            ("svhn_cropped", 3), ("lsun/bedroom", 3)])
 def test_tfds_loaders_on_mock_data(name, channels):

@@ -99,3 +99,19 @@ def test_pictures_and_configs_are_written_atomically(tmp_path, monkeypatch):
             save()
     assert {p: p.read_bytes() for p in before} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "g.png", "p.gif"]
+
+
+def test_finished_files_get_the_usual_mode_not_mkstemps_0600(tmp_path):
+    """A new file gets 0o666 less the umask, like open() would give; a replaced file keeps
+    its mode (checked against a file made with plain open())."""
+    import os
+    import stat
+
+    plain = tmp_path / "plain.bin"
+    plain.write_bytes(b"x")
+    fileio.write_bytes(tmp_path / "new.bin", b"y")
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)  # noqa: E731
+    assert mode(tmp_path / "new.bin") == mode(plain)
+    os.chmod(plain, 0o640)
+    fileio.write_bytes(plain, b"z")
+    assert mode(plain) == 0o640
