@@ -16,7 +16,7 @@ import pytest
 from data_prep import fetch
 from data_prep.download import download
 from data_prep.manifest import Manifest
-from tests.test_data_prep_download import Handler as ImageHandler
+from test_data_prep_download import Handler as ImageHandler  # tests/ is on sys.path
 
 JPEG = ImageHandler.jpeg
 ENDLESS = 64 * 2**20  # what an "endless" body stops at: far beyond every bound below
