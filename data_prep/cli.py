@@ -257,10 +257,10 @@ def main(argv=None) -> int:
         print(f"\n{prog}: interrupted; what finished is in the manifest - run the same "
               "command again to resume", file=sys.stderr)
         return 130
-    except UsageError as err:
+    except (UsageError, FileNotFoundError) as err:  # a missing input is bad input
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError, RuntimeError) as err:
+    except (ValueError, RuntimeError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 1
     return 0

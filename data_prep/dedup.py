@@ -134,17 +134,29 @@ def buckets(keys) -> list[list[int]]:
 
 
 def confirm(groups, x: np.ndarray, max_rms: float = CONFIRM_RMS, block: int = 1024):
-    """The pairs of each bucket whose rows of x (standardised thumbnails) differ by at most
+    """The crops of each bucket whose rows of x (standardised thumbnails) differ by at most
     max_rms (RMS), joined transitively: the buckets' true near duplicates."""
     limit = max_rms**2 * x.shape[1]
-    pairs_ = []
+    found = []
     for g in groups:
-        v = x[g].astype(np.float32)
-        sq = (v * v).sum(axis=1)
-        for s in range(0, len(g), block):  # blocks keep a huge bucket's distances in memory
-            d2 = sq[s:s + block, None] + sq[None, :] - 2.0 * (v[s:s + block] @ v.T)
-            pairs_ += [[g[s + i], g[j]] for i, j in zip(*np.nonzero(d2 <= limit)) if s + i < j]
-    return merge(pairs_, n=len(x))
+        found += _close_groups(np.asarray(g), x[g].astype(np.float32), limit, block)
+    return merge(found, n=len(x))
+
+
+def _close_groups(idx: np.ndarray, v: np.ndarray, limit: float, block: int):
+    """Groups of one bucket's indices `idx` joined by squared distances of rows of v at most
+    `limit`. Each row's matches are merged as they are found: a list of the matching pairs
+    would grow as the square of a bucket of true copies."""
+    label = np.arange(len(idx))  # each row's group, named by one of its rows
+    sq = (v * v).sum(axis=1)
+    for s in range(0, len(idx), block):  # blocks keep a huge bucket's distances in memory
+        d2 = sq[s:s + block, None] + sq[None, :] - 2.0 * (v[s:s + block] @ v.T)
+        for k, row in enumerate(d2 <= limit):
+            names = np.unique(np.append(label[row], label[s + k]))
+            if len(names) > 1:
+                label[np.isin(label, names)] = names[0]
+    names, counts = np.unique(label, return_counts=True)
+    return [idx[label == name].tolist() for name in names[counts > 1]]
 
 
 def merge(*groupings, n: int) -> list[list[int]]:

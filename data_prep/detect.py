@@ -7,10 +7,11 @@ reason (too small, low score, overlapping a larger face, mostly outside the phot
 become square crops with a margin, padded where they run past the border, resized to `size`.
 
 Every file of the photo folder gets a record (see list_images for which are read). Each record
-holds the settings it was made with; a re-run redoes photos whose file size or settings
-changed. Outcomes: "ok", "no_face", "rejected" (not a usable image), "skipped" (not read, e.g.
-a symlink leading out of the folder), "failed" (could not be read: vanished, I/O error) and
-"error" (a bug: recorded with its traceback). "failed" and "error" are retried on a re-run.
+holds the settings it was made with; a re-run redoes photos whose file size, modification time
+or settings changed. Outcomes: "ok", "no_face", "rejected" (not a usable image), "skipped"
+(not read, e.g. a symlink leading out of the folder), "failed" (could not be read: vanished,
+I/O error) and "error" (a bug: recorded with its traceback). "failed" and "error" are retried
+on a re-run.
 """
 
 from __future__ import annotations
@@ -253,7 +254,8 @@ def _detect_file(key: str, path: str, cfg: DetectConfig, crops: Path) -> dict:
     """One photo -> its manifest record (crops written to the crops folder)."""
     rec = {"step": "detect", "key": key, "settings": cfg.settings()}
     try:
-        rec["bytes"] = os.path.getsize(path)
+        st = os.stat(path)  # before reading: a change while it is read is seen next run
+        rec["bytes"], rec["mtime_ns"] = st.st_size, st.st_mtime_ns
         rgb = load_rgb(path, cfg.max_pixels)
         boxes = find_faces(rgb, cfg, _detector(cfg))
         stem = hashlib.sha256(key.encode()).hexdigest()[:16]
@@ -342,17 +344,21 @@ def _needs_work(prev: dict | None, path: Path, settings: dict) -> bool:
     if prev is None or prev["status"] in ("failed", "error", "skipped"):
         return True
     try:
-        size = path.stat().st_size
+        st = path.stat()
     except OSError:
         return True  # vanished or unreadable: reading it records why
-    return prev.get("bytes") != size or prev.get("settings") != settings
+    # Size and modification time, as make and rsync judge a change: hashing every photo
+    # on every re-run would read the whole folder.
+    return (prev.get("bytes"), prev.get("mtime_ns"), prev.get("settings")) != \
+        (st.st_size, st.st_mtime_ns, settings)
 
 
 def detect(work, images=None, cfg: DetectConfig | None = None, *, workers: int | None = None,
            redo: bool = False) -> dict:
     """Run the detector over every photo in `images` (default <work>/images).
 
-    Photos already recorded with the same file size and settings are skipped unless `redo`.
+    Photos already recorded with the same file size, modification time and settings are
+    skipped unless `redo`.
     Uses `workers` threads (default: one per core). Returns counts of the outcomes per file
     and "faces_kept".
     """

@@ -66,42 +66,62 @@ def download(url_list, work, *, workers: int = 8, timeout: float = 20.0,
     every one is in its manifest record. Raises ValueError for an argument out of range.
     """
     check_args(workers=workers, timeout=timeout, max_bytes=max_bytes, retries=retries,
-                backoff=backoff, max_pixels=max_pixels)
+               backoff=backoff, max_pixels=max_pixels)
     entries = read_url_list(url_list) if isinstance(url_list, (str, os.PathLike)) else [
         (u, n) for u, n in url_list]
     manifest = Manifest(work)
     folder = manifest.root / "images"
     folder.mkdir(parents=True, exist_ok=True)
+    limits = dict(timeout=timeout, max_bytes=max_bytes, retries=retries, backoff=backoff)
+    first_error = _fetch_all(
+        _todo(entries, manifest, retry_failed), manifest, workers,
+        lambda entry: _fetch_one(entry, manifest, folder, max_pixels, limits))
+    counts = _counts(entries, manifest.latest("download"))
+    if first_error:
+        print(f"download: {counts['error']} URL(s) met an unexpected error (reasons in "
+              f"{manifest.path}); the first:\n{first_error}", file=sys.stderr)
+    return counts
+
+
+def _todo(entries, manifest: Manifest, retry_failed: bool) -> list[tuple[str, str]]:
+    """The entries without a final outcome: never tried, a bug, or (if asked) transient."""
     done = manifest.latest("download")
     todo = [(u, n) for u, n in entries
             if u not in done or done[u]["status"] == "error"
             or (retry_failed and done[u]["status"] == "failed")]
-    skipped = len(entries) - len(todo)
-    if skipped:
-        print(f"download: {skipped} URL(s) already recorded in {manifest.path}, skipped")
+    if len(entries) > len(todo):
+        print(f"download: {len(entries) - len(todo)} URL(s) already recorded in "
+              f"{manifest.path}, skipped")
+    return todo
 
-    def one(entry):
-        url, name = entry
-        try:
-            data, attempts = fetch(url, timeout=timeout, max_bytes=max_bytes,
-                                   retries=retries, backoff=backoff)
-            fmt, suffix, (w, h) = check_bytes(data, max_pixels)
-            digest, path = _save(data, folder, suffix)
-        except Rejected as err:
-            status = "failed" if err.retryable else "rejected"
-            return dict(step="download", key=url, status=status, name=name, reason=str(err),
-                        attempts=getattr(err, "attempts", 1))
-        except BadImage as err:
-            return dict(step="download", key=url, status="rejected", name=name,
-                        reason=str(err), attempts=attempts, bytes=len(data))
-        except Exception as err:  # a bug: recorded (one URL must not end the run), and shown
-            return dict(step="download", key=url, status="error", name=name,
-                        reason=f"{type(err).__name__}: {err}",
-                        traceback=traceback.format_exc())
-        return dict(step="download", key=url, status="ok", name=name,
-                    file=manifest.relative(path), sha256=digest, bytes=len(data),
-                    format=fmt, size=[w, h], attempts=attempts)
 
+def _fetch_one(entry, manifest: Manifest, folder: Path, max_pixels: int, limits) -> dict:
+    """One (url, name) -> its manifest record: fetched, checked and saved, or why not."""
+    url, name = entry
+    rec = dict(step="download", key=url)
+    try:
+        data, attempts = fetch(url, **limits)
+        fmt, suffix, (w, h) = check_bytes(data, max_pixels)
+        digest, path = _save(data, folder, suffix)
+    except Rejected as err:
+        return {**rec, "status": "failed" if err.retryable else "rejected", "name": name,
+                "reason": str(err), "attempts": getattr(err, "attempts", 1)}
+    except BadImage as err:
+        return {**rec, "status": "rejected", "name": name, "reason": str(err),
+                "attempts": attempts, "bytes": len(data)}
+    except Exception as err:  # a bug: recorded (one URL must not end the run), and shown
+        return {**rec, "status": "error", "name": name,
+                "reason": f"{type(err).__name__}: {err}", "traceback": traceback.format_exc()}
+    return {**rec, "status": "ok", "name": name, "file": manifest.relative(path),
+            "sha256": digest, "bytes": len(data), "format": fmt, "size": [w, h],
+            "attempts": attempts}
+
+
+def _fetch_all(todo, manifest: Manifest, workers: int, fetch_one) -> str | None:
+    """Run fetch_one over `todo` on `workers` threads, recording each outcome as it comes.
+
+    Returns the traceback of the first unexpected error, or None.
+    """
     first_error = []
 
     def record(rec):
@@ -110,14 +130,15 @@ def download(url_list, work, *, workers: int = 8, timeout: float = 20.0,
             first_error.append(rec["traceback"])
 
     with cf.ThreadPoolExecutor(workers) as pool:
-        run_all(one, todo, pool, record, window=4 * workers, desc="download",
+        run_all(fetch_one, todo, pool, record, window=4 * workers, desc="download",
                 total=len(todo), unit="url")
+    return first_error[0] if first_error else None
+
+
+def _counts(entries, latest: dict) -> dict[str, int]:
+    """How many entries have each latest status ("missing" if none was recorded)."""
     counts: dict[str, int] = {}
-    latest = manifest.latest("download")
     for u, _ in entries:
         status = latest.get(u, {}).get("status", "missing")
         counts[status] = counts.get(status, 0) + 1
-    if first_error:
-        print(f"download: {counts['error']} URL(s) met an unexpected error (reasons in "
-              f"{manifest.path}); the first:\n{first_error[0]}", file=sys.stderr)
     return counts

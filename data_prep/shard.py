@@ -1,6 +1,7 @@
 """Step 4: write the kept, de-duplicated crops as TFRecord shards that dcgan_tf.data reads.
 
-Files: <out>/shard-00000-of-00004.tfrecord ... (uncompressed), one tf.train.Example per crop:
+Files: <out>/shard-00000-of-00004-<set>.tfrecord ... (uncompressed; <set> is a random id of
+each run's set of shards), one tf.train.Example per crop:
   image/encoded  bytes   the PNG crop (RGB, uint8)
   image/sha256   bytes   hex SHA-256 of image/encoded
   image/source   bytes   the photo's URL if it was downloaded, else its file path
@@ -11,9 +12,13 @@ and <out>/shards.json with the record count and the file list. Records are order
 SHA-256, which scatters each person's photos across the shards. A crop ships unless dedup
 marked these very bytes a duplicate (verdicts are tied to the crop's SHA-256).
 
-Every file is written under a temporary name and renamed when complete (dcgan_tf.fileio),
-and the old set is replaced only once the new one is written: a crash, or a run in which no
-crop can be read, leaves the previous shards as they were.
+Replacing a set: the new shards are written under temporary names and renamed in under names
+no earlier set used; then shards.json is replaced in one rename (dcgan_tf.fileio); only then
+are the old shards deleted. So at every moment, a crash included, shards.json lists a whole
+set, every file of it complete: the old set until the new one is entirely in place, the new
+one after. A crash may leave shards of the other set beside it (removed by the next run), so
+readers go by shards.json, as dcgan_tf.data and read_shards do. An error, or a run in which
+no crop can be read, leaves no temporary files.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import io
 import json
 import math
 import os
+import secrets
 from pathlib import Path
 
 from PIL import Image
@@ -32,7 +38,8 @@ from data_prep.dedup import kept_crops, verdict
 from data_prep.manifest import Manifest, NothingSucceeded
 from dcgan_tf.fileio import atomic_path, write_bytes, write_text
 
-SHARD_PATTERN = "shard-{:05d}-of-{:05d}.tfrecord"
+SHARD_PATTERN = "shard-{:05d}-of-{:05d}-{}.tfrecord"  # index, count, set id
+SHARD_GLOB = "shard-*-of-*.tfrecord"  # any set's shards, older unnamed sets' too
 
 
 def select(manifest: Manifest) -> tuple[list[dict], int]:
@@ -99,10 +106,11 @@ def shard(work, out=None, *, num_shards: int | None = None, per_shard: int = 500
         print(f"shard: {unchecked} crop(s) have not been through dedup yet (run dedup first "
               "to drop duplicates); they are included")
     num_shards = num_shards or max(1, math.ceil(len(crops) / per_shard))
-    names = [SHARD_PATTERN.format(i, num_shards) for i in range(num_shards)]
+    set_id = secrets.token_hex(4)  # new names: renaming the set in overwrites no old shard
+    names = [SHARD_PATTERN.format(i, num_shards, set_id) for i in range(num_shards)]
     with contextlib.ExitStack() as stack:
         # Each shard is renamed into place when the stack closes, after every write went
-        # well; on an error the temporary files are removed and the old set stays.
+        # well; on an error the temporary files are removed.
         tmps = [stack.enter_context(atomic_path(out / n)) for n in names]
         writers = [tf.io.TFRecordWriter(str(t)) for t in tmps]
         try:
@@ -115,16 +123,14 @@ def shard(work, out=None, *, num_shards: int | None = None, per_shard: int = 500
                 f"nothing succeeded: none of the {len(crops)} crops could be shipped; first "
                 f"failure: {failures[0]['key']}: {failures[0]['reason']} (the shards in {out} "
                 "are unchanged)")
-        # The loader reads every *.tfrecord in the folder, so shards left over from an
-        # earlier run with another shard count must go.
-        for old in out.glob("shard-*-of-*.tfrecord"):
-            if old.name not in names:
-                old.unlink()
     info = {"count": written, "files": names, "skipped": len(failures),
             "features": ["image/encoded", "image/sha256", "image/source", "image/name",
                          "image/box", "image/height", "image/width"],
             "manifest": str(manifest.path.resolve())}
-    write_text(out / "shards.json", json.dumps(info, indent=1) + "\n")
+    write_text(out / "shards.json", json.dumps(info, indent=1) + "\n")  # the new set is in
+    for old in out.glob(SHARD_GLOB):  # readers of the whole folder must not see them
+        if old.name not in names:
+            old.unlink()
     manifest.append("shard", manifest.relative(out), "ok", count=written, files=names,
                     skipped=len(failures))
     return {"count": written, "files": [str(out / n) for n in names], "skipped": len(failures)}
@@ -156,8 +162,17 @@ def _write_records(manifest: Manifest, crops, writers, png_dir) -> tuple[int, li
     return written, failures
 
 
+def shard_files(folder) -> list[Path]:
+    """The shards of a folder: those shards.json lists, else every shard file in it."""
+    folder = Path(folder)
+    index = folder / "shards.json"
+    if index.is_file():
+        return [folder / name for name in json.loads(index.read_text())["files"]]
+    return sorted(folder.glob(SHARD_GLOB))
+
+
 def read_shards(folder) -> list[dict]:
-    """Every record of a shard folder as a dict of plain Python values (for checks)."""
+    """Every record of a shard folder's set as a dict of plain Python values (for checks)."""
     import tensorflow as tf
 
     spec = {
@@ -169,9 +184,8 @@ def read_shards(folder) -> list[dict]:
         "image/height": tf.io.FixedLenFeature([], tf.int64),
         "image/width": tf.io.FixedLenFeature([], tf.int64),
     }
-    files = sorted(str(p) for p in Path(folder).glob("shard-*-of-*.tfrecord"))
     out = []
-    for raw in tf.data.TFRecordDataset(files):
+    for raw in tf.data.TFRecordDataset([str(p) for p in shard_files(folder)]):
         ex = tf.io.parse_single_example(raw, spec)
         out.append({k: (v.numpy().tolist() if k == "image/box" else v.numpy())
                     for k, v in ex.items()})

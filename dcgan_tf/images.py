@@ -9,7 +9,8 @@ picture gives the same pixels whichever way it enters. The rules:
   - transparent pixels are composited onto white, the usual backdrop of cut-out photos;
   - a header claiming more than MAX_PIXELS is refused before any pixel is decoded.
 Reading a file can also fail for reasons that are not the content's (a file deleted or
-unreadable): those stay OSErrors, so callers can tell "not an image" from "not there".
+unreadable, an I/O error mid-read): those stay OSErrors, so callers can tell "not an image"
+from "not there".
 
 No TensorFlow here: data_prep imports this module.
 """
@@ -51,7 +52,8 @@ def _source_file(source, stack: contextlib.ExitStack):
 def open_checked(source, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, str]:
     """Open and fully decode an image (path or bytes): (upright image, format name).
 
-    Raises BadImage for content that does not decode, OSError if a path cannot be opened.
+    Raises BadImage for content that does not decode; OSError if a path cannot be opened or
+    reading it fails with an errno (EIO, ESTALE: Pillow's own decoder errors carry none).
     """
     with contextlib.ExitStack() as stack:
         fp = _source_file(source, stack)
@@ -74,6 +76,8 @@ def open_checked(source, max_pixels: int = MAX_PIXELS) -> tuple[Image.Image, str
         except Image.DecompressionBombError as err:
             raise BadImage(f"too many pixels (decompression bomb guard): {err}") from None
         except (OSError, SyntaxError, ValueError, EOFError) as err:
+            if isinstance(err, OSError) and err.errno is not None:
+                raise  # the file system failed (EIO, ESTALE), not the content: may pass
             msg = str(err) or type(err).__name__
             if "truncated" in msg.lower():
                 raise BadImage(f"truncated: {msg}") from None

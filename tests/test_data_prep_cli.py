@@ -80,3 +80,14 @@ def test_shard_where_no_crop_can_be_read_exits_1_and_keeps_the_old_shards(detect
     err = capsys.readouterr().err
     assert "data_prep shard: error: nothing succeeded" in err and "SHA-256 differs" in err
     assert {p.name: p.read_bytes() for p in shards.iterdir()} == before
+
+
+@pytest.mark.parametrize("step, why", [("status", "no manifest yet"),
+                                       ("dedup", "no kept face crops"),
+                                       ("shard", "no kept face crops")])
+def test_a_missing_input_exits_2_with_one_line(tmp_path, capsys, step, why):
+    # The exit-code table: a file or folder not found is bad input (2), not a failure (1).
+    assert cli.main([step, "--work", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"data_prep {step}: error: ")
+    assert why in err and "manifest.jsonl" in err  # names the file it looked for

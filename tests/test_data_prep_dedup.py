@@ -176,3 +176,55 @@ def test_dedup_verdicts_follow_crop_contents_not_paths(tmp_path):
     assert all(recs[b["crop"]]["sha256"] == b["crop_sha256"] for b in new)
     chosen, unchecked = select(m)
     assert unchecked == 0 and {b["crop"] for b in new} <= {c["crop"] for c in chosen}
+
+
+def _brute_force_groups(x, max_rms):
+    """Connected components of 'RMS difference <= max_rms', pair by pair (the reference)."""
+    n = len(x)
+    close = [[j for j in range(n) if np.sqrt(np.mean((x[i] - x[j]) ** 2)) <= max_rms]
+             for i in range(n)]
+    seen, out = set(), []
+    for i in range(n):
+        if i in seen:
+            continue
+        comp, todo = {i}, [i]
+        while todo:
+            for j in close[todo.pop()]:
+                if j not in comp:
+                    comp.add(j)
+                    todo.append(j)
+        seen |= comp
+        if len(comp) > 1:
+            out.append(sorted(comp))
+    return out
+
+
+def test_confirm_joins_chains_like_a_brute_force_reference():
+    rng = np.random.default_rng(3)
+    base = rng.normal(size=(30, 48)).astype(np.float32)
+    # Chains of small steps: neighbours are close, the ends of a chain are not.
+    x = np.concatenate([base, base[:10] + 0.3, base[:10] + 0.6, base[:5] + 0.9]).astype(
+        np.float32)
+    every = [list(range(len(x)))]
+    for block in (7, 1024):  # row blocks must not change the answer
+        assert D.confirm(every, x, max_rms=0.35, block=block) == \
+            _brute_force_groups(x, 0.35)
+    halves = [list(range(0, len(x), 2)), list(range(1, len(x), 2))]  # two buckets
+    assert D.confirm(halves, x, max_rms=0.35) == D.merge(
+        *[[[h[i] for i in g] for g in _brute_force_groups(x[h], 0.35)] for h in halves],
+        n=len(x))
+
+
+def test_a_huge_bucket_of_copies_is_grouped_without_a_list_of_pairs():
+    import tracemalloc
+
+    n = 3000  # 4.5 million matching pairs: hundreds of MB as a list
+    x = np.tile(np.random.default_rng(0).normal(size=(1, 64)).astype(np.float32), (n, 1))
+    tracemalloc.start()
+    try:
+        groups = D.confirm([list(range(n))], x, block=256)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert groups == [list(range(n))]
+    assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MB"  # a few row blocks of distances

@@ -1,6 +1,7 @@
 """data_prep detect: real packaged photos, composed scenes with known boxes, every box judged."""
 
 import hashlib
+import os
 
 import cv2
 import numpy as np
@@ -358,3 +359,30 @@ def test_a_work_folder_inside_the_photo_folder_is_not_read_as_photos(tmp_path):
         counts = detect(folder, folder, DetectConfig(), workers=1)
     assert list(Manifest(folder).latest("detect")) == ["scene.jpg"]
     assert counts["ok"] == 1 and counts["faces_kept"] >= 3
+
+
+def test_a_photo_replaced_by_one_of_the_same_size_is_redone(tmp_path):
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    img = synthetic.face_scenes(1, seed=9)[0][0]
+    photo = folder / "s.bmp"  # uncompressed: a mirrored copy has exactly the same size
+    cv2.imwrite(str(photo), img[..., ::-1])
+    work = tmp_path / "work"
+    detect(work, folder, DetectConfig(), workers=1)
+    m = Manifest(work)
+    before = m.latest("detect")[str(photo)]
+    old_size, old_mtime = photo.stat().st_size, photo.stat().st_mtime_ns
+    cv2.imwrite(str(photo), img[:, ::-1, ::-1])
+    os.utime(photo, ns=(old_mtime + 10**9, old_mtime + 10**9))  # a later save
+    assert photo.stat().st_size == old_size
+    counts = detect(work, folder, DetectConfig(), workers=1)
+    after = m.latest("detect")[str(photo)]
+    assert counts["ok"] == 1 and after["time"] != before["time"]  # redone
+    # The record now describes the new pixels: as a first run on the new photo finds them.
+    fresh = tmp_path / "fresh"
+    detect(fresh, folder, DetectConfig(), workers=1)
+    ref = Manifest(fresh).latest("detect")[str(photo)]
+    assert after["boxes"] == ref["boxes"] != before["boxes"]
+    for b in after["boxes"]:
+        if b["kept"]:
+            assert (work / b["crop"]).read_bytes() == (fresh / b["crop"]).read_bytes()

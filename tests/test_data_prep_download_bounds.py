@@ -9,6 +9,7 @@ import gc
 import hashlib
 import http.server
 import socket
+import socketserver
 import threading
 
 import pytest
@@ -154,3 +155,53 @@ def test_headers_are_capped_in_size(server, tmp_path):
     _, (rec,) = fetch_all(server, tmp_path, ["/big-headers"])
     assert rec["status"] == "rejected" and "too large" in rec["reason"], rec
     assert "headers" in rec["reason"]
+
+
+class TrickleTLS(socketserver.BaseRequestHandler):
+    """Answers whatever the client sends (a ClientHello, a CONNECT) with the start of a TLS
+    record that claims 16 KB, then one byte every TRICKLE_GAP, until the client hangs up."""
+
+    def handle(self):
+        sock, sent = self.request, 0
+        sock.settimeout(TRICKLE_GAP)
+        record = b"\x16\x03\x03\x40\x00" + b"\x00" * TRICKLE_BYTES
+        while sent < len(record):
+            try:
+                if sock.recv(4096) == b"":
+                    self.server.hung_up.set()
+                    return
+            except socket.timeout:
+                sock.sendall(record[sent:sent + 1])
+                sent += 1
+            except OSError:
+                self.server.hung_up.set()
+                return
+
+
+@pytest.fixture
+def trickle_tls():
+    srv = socketserver.ThreadingTCPServer(("127.0.0.1", 0), TrickleTLS)
+    srv.daemon_threads, srv.hung_up = True, threading.Event()
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    yield srv
+    srv.shutdown()
+    srv.server_close()
+
+
+@pytest.mark.parametrize("route", ["direct", "proxy CONNECT"])
+def test_a_tls_handshake_trickled_a_byte_at_a_time_ends_at_the_deadline(
+        trickle_tls, route, monkeypatch):
+    port = trickle_tls.server_address[1]
+    if route == "direct":
+        url = f"https://127.0.0.1:{port}/x.jpg"
+    else:  # the server plays a proxy that trickles its answer to CONNECT
+        url = "https://photos.example.invalid/x.jpg"
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    # Without a deadline on the handshake the client would wait out the whole trickle
+    # (30 s) and then fail on the closed connection, not on time.
+    with pytest.raises(fetch.Rejected, match="timed out") as err:
+        fetch.fetch_once(url, timeout=1.5, max_bytes=1000)
+    assert err.value.retryable
+    assert trickle_tls.hung_up.wait(30)  # the client hung up; it did not wait

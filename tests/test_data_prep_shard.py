@@ -3,6 +3,7 @@
 import hashlib
 import io
 import json
+import re
 
 import cv2
 import numpy as np
@@ -45,10 +46,12 @@ def work(tmp_path_factory):
 def test_shards_follow_the_contract(work):
     info = shard(work, num_shards=3)
     out = work / "shards"
-    names = [f"shard-{i:05d}-of-00003.tfrecord" for i in range(3)]
-    assert sorted(p.name for p in out.glob("*.tfrecord")) == names
     meta = json.loads((out / "shards.json").read_text())
-    assert meta["files"] == names and meta["count"] == info["count"]
+    names = meta["files"]
+    assert re.fullmatch(r"shard-00000-of-00003-[0-9a-f]{8}\.tfrecord", names[0])
+    assert names == [names[0].replace("00000-of", f"{i:05d}-of") for i in range(3)]
+    assert sorted(p.name for p in out.glob("*.tfrecord")) == names
+    assert meta["count"] == info["count"]
 
     m = Manifest(work)
     det = m.latest("detect")
@@ -87,7 +90,8 @@ def test_rerun_replaces_the_whole_set(work, tmp_path):
     shard(work, num_shards=3)
     info = shard(work, num_shards=2, png_dir=tmp_path / "png")
     files = sorted(p.name for p in (work / "shards").glob("*.tfrecord"))
-    assert files == ["shard-00000-of-00002.tfrecord", "shard-00001-of-00002.tfrecord"]
+    assert files == json.loads((work / "shards" / "shards.json").read_text())["files"]
+    assert [f[:20] for f in files] == ["shard-00000-of-00002", "shard-00001-of-00002"]
     pngs = sorted((tmp_path / "png").glob("*.png"))
     assert len(pngs) == info["count"] == len(read_shards(work / "shards"))
     assert all(hashlib.sha256(p.read_bytes()).hexdigest() == p.stem for p in pngs)
@@ -128,7 +132,7 @@ def test_cli_all_on_a_folder(tmp_path, capsys):
     assert cli.main(["status", "--work", str(work)]) == 0
     status = capsys.readouterr().out
     assert "detect: 2 ok, 1 rejected" in status and "shard: 1 ok" in status
-    assert cli.main(["shard", "--work", str(tmp_path / "empty")]) == 1
+    assert cli.main(["shard", "--work", str(tmp_path / "empty")]) == 2  # nothing to shard
     assert "no kept face crops" in capsys.readouterr().err
 
 
@@ -150,3 +154,41 @@ def test_a_failed_rewrite_leaves_the_old_shards_and_no_temporary_files(work, mon
     with pytest.raises(OSError, match="disk full"):
         shard(work, num_shards=3)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # nothing half-written
+
+
+def test_a_crash_between_renames_leaves_the_listed_set_whole(work, monkeypatch):
+    """shards.json is the commit point: until it is rewritten it lists the old set, whose
+    files are all still there and unchanged; what the crash left beside them goes on the
+    next run."""
+    import os
+
+    shard(work, num_shards=2)
+    out = work / "shards"
+    index = (out / "shards.json").read_bytes()
+    old = {n: (out / n).read_bytes() for n in json.loads(index)["files"]}
+    want = sorted(r["image/encoded"] for r in read_shards(out))
+    real, renames = os.replace, []
+
+    def crash_on_the_second_shard(src, dst):
+        if str(dst).endswith(".tfrecord"):
+            renames.append(dst)
+            if len(renames) == 2:
+                raise OSError("power cut")
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", crash_on_the_second_shard)
+    with pytest.raises(OSError, match="power cut"):
+        shard(work, num_shards=3)
+    monkeypatch.setattr(os, "replace", real)
+    assert (out / "shards.json").read_bytes() == index
+    assert {n: (out / n).read_bytes() for n in old} == old
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")]  # no temp files
+    data = pytest.importorskip("dcgan_tf.data")
+    loaded = [x.numpy() for x in data.load_images(str(out), 64, 3, cache=False)]
+    assert sorted(a.tobytes() for a in loaded) == sorted(
+        np.asarray(Image.open(io.BytesIO(png))).tobytes() for png in want)
+    # The next run replaces the set and removes the old shards and the crash's leftovers.
+    info = shard(work, num_shards=3)
+    left = sorted(p.name for p in out.glob("*.tfrecord"))
+    assert left == sorted(json.loads((out / "shards.json").read_text())["files"])
+    assert len(left) == 3 and len(read_shards(out)) == info["count"] == len(want)

@@ -51,3 +51,38 @@ def test_a_missing_file_is_an_os_error_not_bad_content(tmp_path):
     with pytest.raises(images.BadImage, match="empty"):
         (tmp_path / "zero.png").write_bytes(b"")
         images.load_rgb(tmp_path / "zero.png")
+
+
+@pytest.mark.parametrize("stage", ["open", "load"])
+def test_an_io_error_while_decoding_stays_an_os_error(tmp_path, monkeypatch, stage):
+    """EIO or ESTALE mid-read says nothing about the content: it must not become BadImage
+    (detect would record the photo "rejected" and never retry it)."""
+    import errno
+
+    from PIL import ImageFile
+
+    path = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+
+    def eio(*args, **kwargs):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(*((images.Image, "open") if stage == "open" else
+                          (ImageFile.ImageFile, "load")), eio)
+    with pytest.raises(OSError) as err:
+        images.load_rgb(path)
+    assert err.type is OSError and err.value.errno == errno.EIO
+
+
+def test_a_decoder_error_without_errno_is_bad_content(tmp_path, monkeypatch):
+    from PIL import ImageFile
+
+    path = tmp_path / "ok.png"
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(path)
+
+    def broken(*args, **kwargs):
+        raise OSError("decoder error -2")  # how Pillow reports corrupt data
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", broken)
+    with pytest.raises(images.BadImage, match="cannot decode: decoder error -2"):
+        images.load_rgb(path)
