@@ -270,10 +270,14 @@ def _wait_for(condition, what: str, proc=None, timeout: float = 60.0):
 def _start_cli(url_file, work, workers):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
     # A timeout far longer than the test waits: requests held at the gate never time out.
+    # A Ctrl-C must reach the CLI as a user's would, whatever the test runner inherited: a
+    # job started with `&` from a script (CI harnesses do this) ignores SIGINT, and Python
+    # keeps an inherited "ignore", so the CLI would never see the signal.
     proc = subprocess.Popen(
         [sys.executable, "-m", "data_prep", "download", str(url_file), "--work", str(work),
          "--workers", str(workers), "--retries", "0", "--timeout", "120"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     proc.output = bytearray()
 
     def drain():  # read as it comes, so the test can wait for a line
