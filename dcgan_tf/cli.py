@@ -18,7 +18,8 @@ import time
 import traceback
 from pathlib import Path
 
-from dcgan_tf.config import CACHE_MEMORY_BUDGET, DCGANConfig
+from dcgan_tf.config import (CACHE_MEMORY_BUDGET, DCGANConfig, InputError, check_beta_1,
+                             check_learning_rate)
 
 EXIT_CODES = {
     0: "success",
@@ -28,10 +29,33 @@ EXIT_CODES = {
 }
 SCORED = ("faces", "rooms")  # sources with probes for the Frechet distance
 ONE_CHANNEL = ("digits", "mnist")
+# What each guideline switch's flag does (PAPER.md 3). Each flag sets its switch away from
+# the paper's value; it is named from the switch, "--no-" first where the paper has True.
+SWITCH_HELP = {
+    "g_batchnorm": "no BatchNorm in G (BN stopped G collapsing all samples to one point)",
+    "d_batchnorm": "no BatchNorm in D's hidden layers",
+    "bn_on_g_output": "BatchNorm on G's output layer too (BN everywhere oscillated)",
+    "bn_on_d_input": "BatchNorm on D's input layer too (BN everywhere oscillated)",
+    "pooling": "max-pooling in D and upsampling in G instead of strided convolutions",
+    "hidden_dense": "a fully connected hidden layer in G and in D",
+    "g_leaky_relu": "LeakyReLU instead of ReLU in G",
+    "d_relu": "ReLU instead of LeakyReLU in D",
+    "g_sigmoid_output": "sigmoid instead of tanh on G's output (data scaled to [0, 1])",
+    "global_pooling": "global average pooling on top of D (more stable, slower to converge)",
+}
+# Adam's settings (PAPER.md 4): option, config field, its check, help, the bad value the
+# paper names.
+ADAM_OPTIONS = (
+    ("--lr", "learning_rate", check_learning_rate, "Adam learning rate of both networks",
+     "0.001 (too high)"),
+    ("--beta1", "beta_1", check_beta_1, "Adam beta1 of both networks", "0.9 (it oscillated)"),
+)
+ADAM_FIELDS = tuple(option[1] for option in ADAM_OPTIONS)
 
 EPILOG = """examples:
   python -m dcgan_tf train                                  # small profile, procedural faces
   python -m dcgan_tf train --data digits --out runs/digits
+  python -m dcgan_tf train --pooling --out runs/pooling     # break one guideline on purpose
   python -m dcgan_tf train --profile full --data tfds:celeb_a --out runs/celeba   # GPU
   python -m dcgan_tf train --out runs/faces --resume --epochs 20
   python -m dcgan_tf sample --run runs/faces --n 64 --out grid.png
@@ -53,6 +77,17 @@ def _positive(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
     return value
+
+
+def _checked(check):
+    """An argparse type: a float that `check` (from dcgan_tf.config) accepts."""
+    def parse(text):
+        try:
+            return check(float(text))
+        except ValueError as err:  # float()'s error, or check's InputError
+            detail = err if isinstance(err, InputError) else f"expected a number, got {text!r}"
+            raise argparse.ArgumentTypeError(str(detail)) from None
+    return parse
 
 
 def _profiles(field: str) -> str:
@@ -79,6 +114,22 @@ def _add_model_options(t):
     add("--xla", "compile the train step with XLA (GPU)", action="store_true")
 
 
+def _add_guideline_options(t):
+    """One flag per guideline switch, plus Adam's two settings; unset flags stay None."""
+    paper = DCGANConfig()
+    g = t.add_argument_group("guidelines (PAPER.md 3-4): each flag breaks one on purpose")
+    for switch in DCGANConfig.guideline_switches():
+        on = getattr(paper, switch)
+        g.add_argument(("--no-" if on else "--") + switch.replace("_", "-"), dest=switch,
+                       action="store_const", const=not on, default=None,
+                       help=f"{SWITCH_HELP[switch]}; {switch}: paper {on}, {not on} "
+                            "breaks the guideline")
+    for flag, field, check, text, bad in ADAM_OPTIONS:
+        g.add_argument(flag, dest=field, type=_checked(check), metavar=flag[2:].upper(),
+                       help=f"{text}; paper {getattr(paper, field):g}, {bad} breaks the "
+                            "guideline")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m dcgan_tf", description="Train and sample DCGANs.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true",
                    help="continue the run folder's checkpoint, with its config and data")
     _add_model_options(t)
+    _add_guideline_options(t)
     t.add_argument("--cache", choices=["auto", "memory", "disk", "none"], default="auto",
                    help="where the decoded images are kept between epochs: auto (default) "
                         f"is memory if they fit in {CACHE_MEMORY_BUDGET / 2**30:g} GiB, "
@@ -148,9 +200,10 @@ def _source(args):
 
 def _config(args, source):
     run_cfg = Path(args.out) / "config.json"
+    knobs = (*DCGANConfig.guideline_switches(), *ADAM_FIELDS)
     overrides = {k: getattr(args, k) for k in
                  ("epochs", "resolution", "width", "batch_size", "kernel_size", "z_prior",
-                  "channels", "seed") if getattr(args, k) is not None}
+                  "channels", "seed", *knobs) if getattr(args, k) is not None}
     if args.mixed_precision:
         overrides["mixed_precision"] = True
     if args.xla:
@@ -163,6 +216,16 @@ def _config(args, source):
     return DCGANConfig.profile(args.profile, **overrides)
 
 
+def broken_line(cfg: DCGANConfig) -> str | None:
+    """"guidelines broken on purpose: ..." naming the switches and Adam settings off the
+    paper's, or None for the paper's own settings."""
+    paper = DCGANConfig()
+    broken = cfg.broken_guidelines() + [
+        f"{field} {getattr(cfg, field):g}" for field in ADAM_FIELDS
+        if getattr(cfg, field) != getattr(paper, field)]
+    return "guidelines broken on purpose: " + ", ".join(broken) if broken else None
+
+
 def _scored_name(source) -> str | None:
     """"faces" or "rooms" if the probes can score a run trained on `source`, else None."""
     if source is None:
@@ -173,7 +236,6 @@ def _scored_name(source) -> str | None:
 
 def _train(args) -> int:
     from dcgan_tf import checkpoint
-    from dcgan_tf.config import InputError
     from dcgan_tf.train import recorded_source, train
 
     source, out = _source(args), Path(args.out)
@@ -184,6 +246,9 @@ def _train(args) -> int:
         raise InputError(f"the {planned} probes score RGB images and this run has "
                          f"{cfg.channels} channel(s): add --no-score")
     before = checkpoint.saved_epoch(out) if args.resume else 0
+    broken = broken_line(cfg)
+    if broken:  # so a student sees what this run changes from the paper
+        print(broken)
     start = time.time()
     train(cfg, source, out, resume=args.resume, cache=args.cache)
     after = checkpoint.saved_epoch(out)
@@ -215,8 +280,6 @@ def _sample(args) -> int:
 def _exit_code(err: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) for an error, by the EXIT_CODES table."""
     from dcgan_tf.callbacks import TrainingDiverged
-
-    from dcgan_tf.config import InputError
 
     if isinstance(err, (InputError, FileExistsError, FileNotFoundError)):  # DataError too
         return 2, f"error: {err}"

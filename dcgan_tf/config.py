@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from pathlib import Path
 
@@ -44,6 +45,9 @@ class DCGANConfig:
     g_leaky_relu: bool = False  # LeakyReLU instead of ReLU in G
     d_relu: bool = False  # ReLU instead of LeakyReLU in D
     g_sigmoid_output: bool = False  # sigmoid instead of tanh (data is then scaled to [0, 1])
+    # Global average pooling on top of D instead of flattening: "increased model stability
+    # but hurt convergence speed" (PAPER.md 3).
+    global_pooling: bool = False
 
     # --- training ---
     batch_size: int = 128
@@ -68,6 +72,8 @@ class DCGANConfig:
         for name in ("width", "z_dim", "batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+        check_learning_rate(self.learning_rate)
+        check_beta_1(self.beta_1)
 
     @property
     def n_up(self) -> int:
@@ -79,12 +85,16 @@ class DCGANConfig:
         """The range the data is scaled to: G's output range."""
         return (0.0, 1.0) if self.g_sigmoid_output else (-1.0, 1.0)
 
+    @classmethod
+    def guideline_switches(cls) -> tuple[str, ...]:
+        """The fields that each break one guideline: those from g_batchnorm to batch_size."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        return tuple(names[names.index("g_batchnorm") : names.index("batch_size")])
+
     def broken_guidelines(self) -> list[str]:
         """Names of the switches set away from the paper's choice."""
         paper = DCGANConfig()
-        names = [f.name for f in dataclasses.fields(self)]
-        switches = names[names.index("g_batchnorm") : names.index("batch_size")]
-        return [s for s in switches if getattr(self, s) != getattr(paper, s)]
+        return [s for s in self.guideline_switches() if getattr(self, s) != getattr(paper, s)]
 
     def replace(self, **changes) -> "DCGANConfig":
         return dataclasses.replace(self, **changes)
@@ -122,6 +132,22 @@ class DCGANConfig:
             base = dict(resolution=32, width=32, batch_size=64, epochs=10)
         base.update(overrides)
         return cls(**base)
+
+
+def check_learning_rate(value: float) -> float:
+    """`value` if it is a usable Adam learning rate (finite, positive), else InputError."""
+    if not (0 < value < math.inf):  # also refuses NaN
+        raise InputError(f"learning_rate must be a positive number, got {value}")
+    return value
+
+
+def check_beta_1(value: float) -> float:
+    """`value` if it is a usable Adam beta_1 (in [0, 1)), else InputError."""
+    # Also refuses NaN. At 1 Adam's first moment never moves off zero and its bias
+    # correction divides by 1 - 1**t = 0.
+    if not 0 <= value < 1:
+        raise InputError(f"beta_1 must be in [0, 1), got {value}")
+    return value
 
 
 def profile_name() -> str:

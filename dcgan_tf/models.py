@@ -126,7 +126,10 @@ def build_discriminator(cfg: DCGANConfig) -> keras.Model:
         x = _d_activation(cfg, f"act{i}")(x)
     # The highest conv features go straight to the single output: no global pooling, no
     # hidden dense layer (the paper's middle ground between stability and speed).
-    x = layers.Flatten(name="flatten")(x)
+    if cfg.global_pooling:  # the paper's stable but slow option: one mean per feature map
+        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    else:
+        x = layers.Flatten(name="flatten")(x)
     if cfg.hidden_dense:  # guideline broken
         x = layers.Dense(16 * cfg.width, kernel_initializer=_conv_init(cfg), name="hidden")(x)
         x = _d_activation(cfg, "hidden_act")(x)
@@ -152,6 +155,7 @@ def guideline_checklist(generator: keras.Model, discriminator: keras.Model) -> l
                                                           else "ReLU")]
     last = max(i for i, t in enumerate(g) if t in ("Conv2D", "Conv2DTranspose"))
     g_output_block = g[last:]
+    d_head = d[next(i for i, t in enumerate(d) if t in ("Flatten", "GlobalAveragePooling2D")):]
     rows = [
         ("No pooling: strided convs in D, transposed convs in G",
          "MaxPooling2D" not in d and "UpSampling2D" not in g and "Conv2DTranspose" in g,
@@ -174,5 +178,8 @@ def guideline_checklist(generator: keras.Model, discriminator: keras.Model) -> l
          f"output: {g_out}"),
         ("LeakyReLU in D", "ReLU" not in d and "LeakyReLU" in d,
          f"D activations: {d.count('LeakyReLU')} LeakyReLU, {d.count('ReLU')} ReLU"),
+        ("D's highest conv features flattened into its output, no global pooling",
+         "Flatten" in d and "GlobalAveragePooling2D" not in d,
+         f"D head: {' > '.join(d_head)}"),
     ]
     return rows

@@ -247,11 +247,12 @@ def train_options():
 def test_every_train_option_states_its_default_or_profile_values():
     small, full = DCGANConfig.profile("small"), DCGANConfig.profile("full")
     fields = {f.name for f in dataclasses.fields(DCGANConfig)}
+    knobs = {*switches(), "learning_rate", "beta_1"}  # state the paper's value instead
     options = train_options()
-    assert len(options) >= 18
+    assert len(options) >= 30
     for action in options:
         assert action.help, action.dest
-        if action.dest in fields:
+        if action.dest in fields and action.dest not in knobs:
             value = lambda cfg: str(getattr(cfg, action.dest)).lower()
             assert f"small: {value(small)}, full: {value(full)}" in action.help.lower(), \
                 action.dest
@@ -302,3 +303,132 @@ def test_sample_interrupt_does_not_talk_about_checkpoints(monkeypatch, capsys):
     assert cli.main(["sample", "--run", "x"]) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "checkpoint" not in err
+
+
+# --------------------------------------------------------------------------- guideline knobs
+
+
+def switches():
+    """Every field broken_guidelines() can name, found by flipping each boolean field."""
+    paper = DCGANConfig()
+    found = []
+    for f in dataclasses.fields(DCGANConfig):
+        value = getattr(paper, f.name)
+        flipped = isinstance(value, bool) and paper.replace(**{f.name: not value})
+        if flipped and flipped.broken_guidelines():
+            found.append(f.name)
+    return found
+
+
+def test_every_guideline_switch_has_a_flag_named_from_it(tmp_path):
+    assert len(switches()) == 10 and "global_pooling" in switches()
+    paper = DCGANConfig()
+    options = {a.dest: a for a in train_options()}
+    for switch in switches():
+        on = getattr(paper, switch)  # the paper's value; the flag sets the other one
+        flag = ("--no-" if on else "--") + switch.replace("_", "-")
+        assert options[switch].option_strings == [flag], switch
+        args = parse(flag, "--out", str(tmp_path / "new"))
+        cfg = cli._config(args, "faces")
+        assert getattr(cfg, switch) is (not on) and cfg.broken_guidelines() == [switch]
+        help_line = options[switch].help
+        assert "\n" not in help_line and len(help_line) < 160, flag
+        assert f"{switch}: paper {on}, {not on} breaks the guideline" in help_line, flag
+
+
+def test_learning_rate_and_beta1_flags_name_the_papers_good_and_bad_values(tmp_path):
+    cfg = cli._config(parse("--lr", "1e-3", "--beta1", "0.9", "--out", str(tmp_path)),
+                      "faces")
+    assert (cfg.learning_rate, cfg.beta_1) == (1e-3, 0.9)
+    assert cfg.broken_guidelines() == []
+    options = {a.dest: a for a in train_options()}
+    # PAPER.md 4: Adam 0.0002 (0.001 was too high), beta1 0.5 (0.9 oscillated).
+    assert options["learning_rate"].option_strings == ["--lr"]
+    assert options["beta_1"].option_strings == ["--beta1"]
+    lr, beta1 = options["learning_rate"].help, options["beta_1"].help
+    assert "paper 0.0002, 0.001 (too high) breaks the guideline" in lr
+    assert "paper 0.5, 0.9 (it oscillated) breaks the guideline" in beta1
+
+
+def test_help_lists_every_knob(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    paper = DCGANConfig()
+    for switch in switches():
+        prefix = "--no-" if getattr(paper, switch) else "--"
+        assert prefix + switch.replace("_", "-") in text
+    assert "--lr" in text and "--beta1" in text
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--lr", "0"], "positive number, got 0.0"),
+    (["--lr", "-0.001"], "positive number, got -0.001"),
+    (["--lr", "nan"], "positive number, got nan"),
+    (["--lr", "inf"], "positive number, got inf"),
+    (["--lr", "fast"], "expected a number, got 'fast'"), (["--beta1", "1"], "[0, 1), got 1.0"),
+    (["--beta1", "-0.1"], "[0, 1), got -0.1"), (["--beta1", "nan"], "[0, 1), got nan"),
+])
+def test_bad_learning_rate_or_beta1_is_refused_in_one_line(argv, message, tmp_path,
+                                                           fake_train, capsys):
+    fake = fake_train(epochs_done=1)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["train", "--data", "digits", "--out", str(tmp_path / "run"), *argv])
+    assert exit_info.value.code == 2 and fake.calls == []
+    err = capsys.readouterr().err.strip()
+    assert f"argument {argv[0]}" in err and message in err and len(err.splitlines()) == 1
+
+
+def test_unset_flags_keep_a_resumed_runs_settings(tmp_path, fake_train):
+    run = old_run(tmp_path / "run", 1, d_relu=True, g_batchnorm=False, learning_rate=1e-3,
+                  beta_1=0.9)
+    fake = fake_train(epochs_done=3, source_recorded="digits")
+    args = parse("--out", str(run), "--resume")
+    assert all(getattr(args, k) is None for k in (*switches(), "learning_rate", "beta_1"))
+    assert cli.main(["train", "--out", str(run), "--resume", "--epochs", "3"]) == 0
+    call, = fake.calls
+    assert call["cfg"] == DCGANConfig.profile("small", d_relu=True, g_batchnorm=False,
+                                              learning_rate=1e-3, beta_1=0.9, epochs=3)
+
+
+def test_the_run_start_names_the_broken_guidelines(tmp_path, fake_train, capsys):
+    fake_train(epochs_done=1)
+    assert cli.main(["train", "--data", "digits", "--out", str(tmp_path / "a"), "--d-relu",
+                     "--pooling"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "guidelines broken on purpose: pooling, d_relu" in lines
+    assert cli.main(["train", "--data", "digits", "--out", str(tmp_path / "b"), "--lr", "1e-3",
+                     "--no-g-batchnorm"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "guidelines broken on purpose: g_batchnorm, learning_rate 0.001" in lines
+    assert cli.main(["train", "--data", "digits", "--out", str(tmp_path / "c")]) == 0
+    assert "guidelines broken" not in capsys.readouterr().out
+
+
+def test_a_run_records_its_knobs_and_resume_refuses_to_change_them(tmp_path, capsys):
+    run = tmp_path / "knobs"
+    tiny = ["--data", "digits", "--out", str(run), "--width", "8", "--batch-size", "128"]
+    knobs = ["--d-relu", "--global-pooling", "--lr", "1e-3", "--beta1", "0.9"]
+    assert cli.main(["train", *tiny, "--epochs", "1", *knobs]) == 0
+    recorded = json.loads((run / "config.json").read_text())
+    paper = dataclasses.asdict(DCGANConfig())
+    changed = {k for k in switches() + ["learning_rate", "beta_1"] if recorded[k] != paper[k]}
+    assert changed == {"d_relu", "global_pooling", "learning_rate", "beta_1"}
+    assert (recorded["learning_rate"], recorded["beta_1"]) == (1e-3, 0.9)
+    log = (run / "log.csv").read_text().splitlines()
+    header, row = log[0].split(","), log[1].split(",")
+    assert float(row[header.index("d_lr")]) == pytest.approx(1e-3)  # reached the optimizer
+    capsys.readouterr()
+    # A flag that changes a recorded switch or setting: train()'s config check refuses it.
+    for flag in (["--pooling"], ["--lr", "2e-4"]):
+        assert cli.main(["train", "--out", str(run), "--resume", "--epochs", "2", *flag]) == 2
+        err = capsys.readouterr().err
+        assert "cannot resume with a different config" in err, err
+        assert ("pooling False -> True" if flag == ["--pooling"] else
+                "learning_rate 0.001 -> 0.0002") in err
+    # No flags: the run goes on with what it recorded.
+    assert cli.main(["train", "--out", str(run), "--resume", "--epochs", "2"]) == 0
+    assert json.loads((run / "config.json").read_text()) == {**recorded, "epochs": 2}
+    assert "guidelines broken on purpose: d_relu, global_pooling, learning_rate 0.001, " \
+           "beta_1 0.9" in capsys.readouterr().out.splitlines()

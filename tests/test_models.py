@@ -1,5 +1,7 @@
 """The built networks against the paper's guidelines, layer by layer."""
 
+import dataclasses
+import json
 import os
 import subprocess
 import sys
@@ -85,7 +87,7 @@ def test_discriminator_follows_guidelines(resolution):
     assert d.layers[-1].dtype_policy.compute_dtype == "float32"
 
 
-def independent_param_count(res=64, width=64, z=100, k=5, c=3):
+def independent_param_count(res=64, width=64, z=100, k=5, c=3, global_pooling=False):
     """Parameters of the paper's networks, counted by hand from the layer shapes."""
     n_up = {32: 3, 64: 4, 128: 5}[res]
     ch = [width * 2 ** (n_up - 1 - i) for i in range(n_up)]  # 512, 256, 128, 64
@@ -98,7 +100,10 @@ def independent_param_count(res=64, width=64, z=100, k=5, c=3):
     rev = ch[::-1]
     for cin, cout in zip(rev, rev[1:]):
         d += k * k * cin * cout + bn(cout)
-    d += 16 * rev[-1] + 1  # flatten -> one logit
+    if global_pooling:  # one average per channel -> one logit
+        d += rev[-1] + 1
+    else:  # flatten the 4x4 maps -> one logit
+        d += 16 * rev[-1] + 1
     return g, d
 
 
@@ -108,6 +113,15 @@ def test_parameter_count_matches_independent_count(k):
     g, d = independent_param_count(k=k)
     assert models.build_generator(cfg).count_params() == g
     assert models.build_discriminator(cfg).count_params() == d
+
+
+def test_global_pooling_logit_has_one_weight_per_channel():
+    cfg = DCGANConfig(resolution=64, width=64, global_pooling=True)
+    g, d = independent_param_count(global_pooling=True)
+    assert models.build_generator(cfg).count_params() == g  # G is untouched
+    disc = models.build_discriminator(cfg)
+    assert disc.count_params() == d
+    assert disc.get_layer("logit").count_params() == 512 + 1  # 4x4x512 maps, averaged
 
 
 def test_paper_fig1_model_size():
@@ -154,6 +168,7 @@ SWITCHES = {
     "hidden_dense": (set(), set(), set(), set()),
     "g_leaky_relu": ({"LeakyReLU"}, {"ReLU"}, set(), set()),
     "d_relu": (set(), set(), {"ReLU"}, {"LeakyReLU"}),
+    "global_pooling": (set(), set(), {"GlobalAveragePooling2D"}, {"Flatten"}),
 }
 
 
@@ -172,6 +187,36 @@ def test_hidden_dense_adds_one_dense_layer_each():
     cfg = DCGANConfig(resolution=32, width=8, hidden_dense=True)
     assert layer_types(models.build_generator(cfg)).count("Dense") == 2
     assert layer_types(models.build_discriminator(cfg)).count("Dense") == 2
+
+
+@pytest.mark.parametrize("resolution", [32, 64])
+@pytest.mark.parametrize("extra", [{}, {"hidden_dense": True}, {"pooling": True},
+                                   {"hidden_dense": True, "pooling": True}])
+def test_global_pooling_combines_with_other_switches(resolution, extra):
+    width = 8
+    cfg = DCGANConfig(resolution=resolution, width=width, global_pooling=True, **extra)
+    d = models.build_discriminator(cfg)
+    last = width * 2 ** (cfg.n_up - 1)
+    pool = d.get_layer("global_pool")
+    assert pool.input.shape[1:] == (4, 4, last) and pool.output.shape[1:] == (last,)
+    assert "Flatten" not in layer_types(d) and d.output.shape[1:] == (1,)
+    hidden = 16 * width if cfg.hidden_dense else last  # what the logit layer reads
+    assert d.get_layer("logit").count_params() == hidden + 1
+    images = np.zeros((2, resolution, resolution, 3), "float32")
+    assert d(images).shape == (2, 1)
+    g = models.build_generator(cfg)
+    assert g.output.shape[1:] == (resolution, resolution, 3)
+
+
+def test_global_pooling_averages_the_last_features():
+    """The logit is an affine map of the channel means of D's last activations."""
+    cfg = DCGANConfig(resolution=32, width=8, global_pooling=True)
+    d = models.build_discriminator(cfg)
+    images = np.random.default_rng(0).uniform(-1, 1, (3, 32, 32, 3)).astype("float32")
+    maps = keras.Model(d.input, d.get_layer("act3").output)(images).numpy()
+    w, b = d.get_layer("logit").get_weights()
+    expected = maps.mean(axis=(1, 2)) @ w + b
+    np.testing.assert_allclose(d(images).numpy(), expected, rtol=1e-4, atol=1e-6)
 
 
 def test_batchnorm_switches():
@@ -200,22 +245,48 @@ def test_sigmoid_output_switch_changes_range():
 
 def test_config_rejects_bad_values():
     for bad in (dict(resolution=48), dict(z_prior="cauchy"), dict(kernel_size=3),
-                dict(width=0), dict(channels=2)):
+                dict(width=0), dict(channels=2), dict(learning_rate=0.0),
+                dict(learning_rate=-1e-3), dict(learning_rate=float("nan")),
+                dict(learning_rate=float("inf")), dict(beta_1=1.0), dict(beta_1=-0.1),
+                dict(beta_1=float("nan"))):
         with pytest.raises(ValueError, match=list(bad)[0]):
             DCGANConfig(**bad)
 
 
 def test_config_json_round_trip(tmp_path):
-    cfg = DCGANConfig(resolution=32, pooling=True, z_prior="normal")
+    cfg = DCGANConfig(resolution=32, pooling=True, z_prior="normal", global_pooling=True)
     cfg.to_json(tmp_path / "c.json")
     assert DCGANConfig.from_json(tmp_path / "c.json") == cfg
+
+
+def test_a_config_json_from_before_global_pooling_reads_as_the_paper(tmp_path):
+    old = dataclasses.asdict(DCGANConfig(resolution=32, pooling=True))
+    del old["global_pooling"]
+    (tmp_path / "c.json").write_text(json.dumps(old))
+    assert DCGANConfig.from_json(tmp_path / "c.json") == DCGANConfig(resolution=32,
+                                                                    pooling=True)
+
+
+def test_every_guideline_switch_is_seen_by_broken_guidelines():
+    """Flipping each boolean field, independently: exactly the switches are reported."""
+    paper = DCGANConfig()
+    seen = {}
+    for f in dataclasses.fields(DCGANConfig):
+        value = getattr(paper, f.name)
+        if isinstance(value, bool):
+            seen[f.name] = paper.replace(**{f.name: not value}).broken_guidelines()
+    switches = [name for name, broken in seen.items() if broken]
+    assert switches == list(DCGANConfig.guideline_switches())
+    assert all(seen[name] == [name] for name in switches)
+    assert "global_pooling" in switches
+    assert not {"mixed_precision", "xla"} & set(switches)
 
 
 @pytest.mark.parametrize("switch,broken", [
     (None, set()),
     ("pooling", {0}), ("hidden_dense", {1}), ("bn_on_g_output", {2}), ("g_batchnorm", {2}),
     ("bn_on_d_input", {3}), ("d_batchnorm", {3}), ("g_leaky_relu", {4}),
-    ("g_sigmoid_output", {4}), ("d_relu", {5}),
+    ("g_sigmoid_output", {4}), ("d_relu", {5}), ("global_pooling", {6}),
 ])
 def test_guideline_checklist_flags_exactly_the_broken_guideline(switch, broken):
     cfg = DCGANConfig(resolution=32, width=8)
