@@ -9,7 +9,8 @@ procedural faces (dcgan_tf.probes) at the run's resolution:
               the target, for 3-exemplar means, single exemplars and pixel space, beside the
               share of plain random samples that already match (chance); and, since a probe
               can be fooled by a pixel overlay, the discriminator's mean logit and the
-              pixel distance to the nearest training face relative to plain samples
+              pixel distance to the nearest training image (the first --reference images
+              of the source the run trained on) relative to plain samples
   turn        share of random z whose probed yaw moves monotonically the intended way along
               z + alpha * v (v from 4 left- minus 4 right-looking samples), beside random
               directions of the same length
@@ -27,18 +28,42 @@ import os
 import sys
 import time
 
+import numpy as np
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from dcgan_tf import checkpoint  # noqa: E402
-from dcgan_tf.latent_measures import measure  # noqa: E402
-from dcgan_tf.train import load_run  # noqa: E402
+from dcgan_tf.latent_measures import measure, paper_problems  # noqa: E402
+from dcgan_tf.train import ARRAY, load_run, recorded_source  # noqa: E402
+
+
+def reference_images(run_dir, cfg, n: int):
+    """The first n training images of the run's recorded source, uint8 as G draws them."""
+    import tensorflow as tf
+
+    from dcgan_tf.config import InputError
+    from dcgan_tf.data import load_images
+
+    source = recorded_source(run_dir)
+    if source is None:
+        sys.exit(f"{run_dir}: no data.json records what this run trained on, so there are "
+                 "no training images to measure distances to")
+    if source == ARRAY:
+        sys.exit(f"{run_dir} was trained on an in-memory array: its training images cannot "
+                 "be read back for the nearest-image distance")
+    try:
+        ds = load_images(source, cfg.resolution, cfg.channels).take(n)
+        return np.stack(list(ds.as_numpy_iterator()))
+    except (InputError, OSError, ValueError, tf.errors.OpError) as err:
+        sys.exit(f"{run_dir}: cannot read its training data {source!r}: {err}")
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default="runs/faces", help="a run folder (dcgan_tf.train)")
-    ap.add_argument("--probes", default="faces", help="procedural probe set to score with")
+    ap.add_argument("--probes", default="faces", choices=("faces", "rooms"),
+                    help="procedural probe set to score with (the sums need faces)")
     ap.add_argument("--n", type=int, default=4000, help="random samples scored per pool")
     ap.add_argument("--pool", type=int, default=20, help="exemplar candidates per concept")
     ap.add_argument("--trials", type=int, default=30, help="arithmetic trials per setting")
@@ -48,21 +73,25 @@ def main(argv=None):
     ap.add_argument("--walks", type=int, default=10, help="9-point walks per method")
     ap.add_argument("--steps", type=int, default=10, help="frames per walk segment")
     ap.add_argument("--reference", type=int, default=20_000,
-                    help="training faces searched for the nearest-face distance")
+                    help="training images searched for the nearest-image distance")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    from dcgan_tf import procedural
-    from dcgan_tf.probes import get_probes
+    from dcgan_tf.probes import HEADS, get_probes
 
+    needed = {f for sums in paper_problems().values() for c in sums for f in c} | {"yaw"}
+    missing = sorted(needed - set(HEADS[args.probes]))
+    if missing:
+        ap.error(f"the {args.probes} probes have no {', '.join(missing)}: the paper's sums "
+                 "and the turn are scored by the faces probes (--probes faces)")
     start = time.perf_counter()
     gan = load_run(args.run)
     cfg = gan.cfg
     print(f"run {args.run}: {cfg.resolution}x{cfg.resolution}, width {cfg.width}, batch "
           f"{cfg.batch_size}, {checkpoint.saved_epoch(args.run)} epochs trained, prior "
           f"{cfg.z_prior}; seed {args.seed}")
+    real = reference_images(args.run, cfg, args.reference)
     probes = get_probes(args.probes, cfg.resolution)
-    real, _ = procedural.load("faces", args.reference, seed=0, size=cfg.resolution)
     print(measure(gan, probes, seed=args.seed, n=args.n, pool=args.pool, trials=args.trials,
                   turn_vectors=args.turn_vectors, turn_z=args.turn_z, tol=args.tol,
                   walks=args.walks, steps=args.steps, reference=real))

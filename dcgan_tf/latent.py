@@ -195,6 +195,8 @@ def attribute_match(pred: dict, target: dict, threshold: float = 0.5) -> np.ndar
     """Per sample: True when every probed binary factor is on the side target asks for."""
     ok = True
     for factor, want in target.items():
+        if factor not in pred:
+            raise KeyError(f"the probes have no factor {factor!r}; they give {sorted(pred)}")
         ok = ok & ((np.asarray(pred[factor]) > threshold) == bool(want))
     return np.asarray(ok)
 
@@ -207,8 +209,12 @@ def pick_exemplars_by_probes(G, probes, concepts: dict, n: int = 2000, k: int = 
     concepts maps a name to a condition of `concept_score`, e.g.
     {"smiling woman": {"smiling": True, "beard": False}, "left": lambda p: p["yaw"]}.
     A sample is used by at most one concept (the first that asks for it). z_dim and prior
-    default to G's config for a DCGAN, else 100 and "uniform".
+    default to G's config for a DCGAN, else 100 and "uniform". n must cover every concept's
+    k samples (n >= len(concepts) * k): a pool is never short and never shares a sample.
     """
+    if n < len(concepts) * k:
+        raise ValueError(f"{len(concepts)} concepts x k={k} exemplars need at least "
+                         f"{len(concepts) * k} samples, got n={n}")
     z = sample_prior(n, *_prior_of(G, z_dim, prior), seed)
     pred = probes.predict(render(G, z, progress=n > 1000))
     taken = np.zeros(n, bool)
@@ -299,10 +305,11 @@ def turn_monotonic_share(G, probes, z, v, factor: str = "yaw",
                          tol: float = 0.0) -> dict:
     """Share of z whose probed `factor` moves monotonically in `direction` along z + alpha v.
 
-    A path counts as monotonic when no step goes back by more than `tol` (the probe's own
-    jitter). direction=0 accepts either way: the fair count for a random direction, which
-    has no intended way. Also returns the mean end-to-end change (in `direction`, or its
-    size for 0) and the (n, len(alphas)) probed values.
+    A path counts when no step goes back by more than `tol` (the probe's own jitter) and the
+    end-to-end change in `direction` is more than all steps' jitter, (len(alphas) - 1) tol:
+    a face that does not turn is not counted. direction=0 accepts either way: the fair count
+    for a random direction, which has no intended way. Also returns the mean end-to-end
+    change (in `direction`, or its size for 0) and the (n, len(alphas)) probed values.
     """
     if direction not in (-1, 0, 1):
         raise ValueError(f"direction must be -1, 0 or 1, got {direction}")
@@ -311,9 +318,11 @@ def turn_monotonic_share(G, probes, z, v, factor: str = "yaw",
     values = np.asarray(probes.predict(render(G, paths.reshape(n * a, -1)))[factor],
                         np.float64).reshape(n, a)
     steps = np.diff(values, axis=1)
-    up, down = (steps >= -tol).all(axis=1), (steps <= tol).all(axis=1)
-    monotonic = {1: up, -1: down, 0: up | down}[direction]
     change = values[:, -1] - values[:, 0]
+    jitter = (a - 1) * tol  # what a flat path may drift by without ever going back
+    up = (steps >= -tol).all(axis=1) & (change > jitter)
+    down = (steps <= tol).all(axis=1) & (-change > jitter)
+    monotonic = {1: up, -1: down, 0: up | down}[direction]
     change = np.abs(change) if direction == 0 else direction * change
     return {"share": float(monotonic.mean()), "n": n, "mean_change": float(change.mean()),
             "values": values}

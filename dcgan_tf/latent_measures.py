@@ -11,10 +11,13 @@
               z + alpha v (v from 4 left- minus 4 right-looking exemplars), beside random
               directions of the same length
   walks       step ratio (largest step / mean step) of 9-point walks, linear vs slerp, in
-              pixels and in probe features, and |z| in the middle of each segment
-Every draw has its own seed: seed + 1 chance samples, + 10 + p the exemplar pools of
-problem p, + 20 and + 21 the turn pools and vector picks, + 100 + i the z turned by vector
-i, + 200 + w the points of walk w. `str(result)` is the benchmark's printed report.
+              pixels and in probe features, and |z| at t = 0.5 of each segment
+Every draw has its own random stream, `stream(seed, STREAM, i)`: CHANCE the plain samples,
+POOLS and TRIALS (i = problem p) problem p's exemplar pools and its trials' picks and noise,
+TURN_POOLS, TURN_PICKS the turn pools and the vector picks (with the random directions),
+TURN_Z (i = vector) the z turned by vector i, WALKS (i = walk) the points of walk w. The
+streams are spawned from SeedSequence(seed), so no two draws share numbers, within a call
+or across base seeds. `str(result)` is the benchmark's printed report.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ SETTINGS = (("3-exemplar means", 3, False), ("single exemplars", 1, False),
             ("pixel space, 3-exemplar means", 3, True))  # (label, k, pixel)
 N_CHANCE = 2000  # plain samples that give chance
 N_PLAUSIBLE = 300  # plain samples whose D logit and nearest-face distance are the yardstick
+CHANCE, POOLS, TRIALS, TURN_POOLS, TURN_PICKS, TURN_Z, WALKS = range(1, 8)  # stream ids
+
+
+def stream(seed: int, stream_id: int, index: int = 0) -> np.random.SeedSequence:
+    """The seed of one draw: SeedSequence(seed) spawned at (stream_id, index). Unlike
+    seed + offset, different base seeds, streams or indices never give the same numbers."""
+    return np.random.SeedSequence(seed, spawn_key=(stream_id, index))
 
 
 def paper_problems(smile: str = "smiling", glasses: str = "glasses",
@@ -55,8 +65,9 @@ def _mean_max(x):
 
 @dataclass
 class Arithmetic:
-    """One sum: its exemplar pools, chance, and per setting the arithmetic_success dict
-    (plus "d_logit" and "distance", the nearest-reference distance over plain samples')."""
+    """One sum: its exemplar pools, chance, and per setting the arithmetic_success dict plus
+    "d_logit" (D's mean logit on the outputs) and "distance" (their mean distance to the
+    nearest reference image over that of plain samples); both None when not measured."""
     name: str
     target: dict
     pools: list
@@ -121,7 +132,7 @@ class Turn:
 @dataclass
 class Walks:
     """Step ratios per method: {"linear"|"slerp": {"pixels", "features": arrays over
-    segments, "mid_norm": mean |z| mid-segment}}, and the prior's typical |z|."""
+    segments, "mid_norm": mean |z| at t = 0.5 of a segment}}, and the prior's typical |z|."""
     methods: dict
     walks: int
     steps: int
@@ -136,7 +147,7 @@ class Walks:
                       f"  ({len(m['pixels'])} segments)",
                       f"  {method:6s} max/mean step, probe features: "
                       f"{_mean_max(m['features'])}",
-                      f"  {method:6s} |z| mid-segment: {m['mid_norm']:.2f}"]
+                      f"  {method:6s} |z| mid-segment (t = 0.5): {m['mid_norm']:.2f}"]
         return "\n".join(lines)
 
 
@@ -167,6 +178,7 @@ class _Plausibility:
 
     def __init__(self, G, reference):
         self.D = getattr(G, "discriminator", None)
+        self.pixel_range = G.cfg.pixel_range if hasattr(G, "cfg") else (-1.0, 1.0)
         self.reference = None if reference is None else np.asarray(reference)
 
     def d_logit(self, images):
@@ -174,7 +186,8 @@ class _Plausibility:
             return None
         from dcgan_tf.data import to_model_range
 
-        return float(np.mean(self.D(to_model_range(images), training=False)))
+        x = to_model_range(images, self.pixel_range)  # D sees what G draws, in G's range
+        return float(np.mean(self.D(x, training=False)))
 
     def distance(self, images):
         if self.reference is None:
@@ -185,7 +198,8 @@ class _Plausibility:
 def measure_arithmetic(G, probes, problems, *, seed, n, pool, trials, z_dim, prior,
                        plausible) -> tuple[dict, dict]:
     """(plain, {name: Arithmetic}) for each problem (A, B, C, target); see the module."""
-    chance_images = latent.render(G, latent.sample_prior(N_CHANCE, z_dim, prior, seed + 1))
+    chance_images = latent.render(G, latent.sample_prior(N_CHANCE, z_dim, prior,
+                                                         stream(seed, CHANCE)))
     chance_pred = probes.predict(chance_images)
     plain_images = chance_images[:N_PLAUSIBLE]
     typical = plausible.distance(plain_images)
@@ -195,12 +209,14 @@ def measure_arithmetic(G, probes, problems, *, seed, n, pool, trials, z_dim, pri
     for p, (name, (a, b, c, target)) in enumerate(problems.items()):
         found = latent.pick_exemplars_by_probes(
             G, probes, {"A": a, "B": b, "C": c}, n=n, k=pool, z_dim=z_dim, prior=prior,
-            seed=seed + 10 + p)
+            seed=stream(seed, POOLS, p))
         res = Arithmetic(name, target, [found[k] for k in "ABC"],
                          float(latent.attribute_match(chance_pred, target).mean()))
+        # one seed for all settings: they draw the same exemplars, so they compare fairly
+        trial_seed = int(stream(seed, TRIALS, p).generate_state(1)[0])
         for label, k, pixel in SETTINGS:
             r = latent.arithmetic_success(G, probes, res.pools, target, k=k, pixel=pixel,
-                                          trials=trials, seed=seed)
+                                          trials=trials, seed=trial_seed)
             d = plausible.distance(r["images"])
             r["d_logit"] = plausible.d_logit(r["images"])
             r["distance"] = None if d is None else d / typical
@@ -213,14 +229,14 @@ def measure_turn(G, probes, *, seed, n, pool, vectors, turn_z, tol, z_dim, prior
     """Turn vectors from the pools of the `pool` most left/right-looking of n samples."""
     pools = latent.pick_exemplars_by_probes(
         G, probes, {"left": lambda p: -p["yaw"], "right": lambda p: p["yaw"]},
-        n=n, k=pool, z_dim=z_dim, prior=prior, seed=seed + 20)
-    rng = np.random.default_rng(seed + 21)
-    per_v = max(1, turn_z // vectors)
+        n=n, k=pool, z_dim=z_dim, prior=prior, seed=stream(seed, TURN_POOLS))
+    rng = np.random.default_rng(stream(seed, TURN_PICKS))
+    per_v = turn_z // vectors
     shares, changes, random_shares, norms, values, random_values = [], [], [], [], [], []
     for i in range(vectors):
         v = latent.turn_vector(pools["left"][rng.choice(pool, 4, replace=False)],
                                pools["right"][rng.choice(pool, 4, replace=False)])
-        z = latent.sample_prior(per_v, z_dim, prior, seed=seed + 100 + i)
+        z = latent.sample_prior(per_v, z_dim, prior, seed=stream(seed, TURN_Z, i))
         # adding v turns towards the left-looking exemplars: yaw goes down (procedural's
         # convention: yaw < 0 looks towards the left edge of the picture)
         res = latent.turn_monotonic_share(G, probes, z, v, "yaw", ALPHAS, direction=-1,
@@ -238,20 +254,41 @@ def measure_turn(G, probes, *, seed, n, pool, vectors, turn_z, tol, z_dim, prior
 
 
 def measure_walks(G, probes, *, seed, walks, steps, z_dim, prior) -> Walks:
-    """Step ratios of `walks` 9-point walks, linear and slerp, on pixels and features."""
+    """Step ratios of `walks` 9-point walks, linear and slerp, on pixels and features.
+
+    Both methods walk through the same points; each walk is rendered once per method."""
+    points = [latent.sample_prior(9, z_dim, prior, seed=stream(seed, WALKS, w))
+              for w in range(walks)]
     methods = {}
-    for method in ("linear", "slerp"):
+    for method, between in (("linear", latent.lerp), ("slerp", latent.slerp)):
         pix, feat, mid = [], [], []
-        for w in range(walks):
-            points = latent.sample_prior(9, z_dim, prior, seed=seed + 200 + w)
-            pix.extend(latent.walk_smoothness(G, points, steps, method))
-            feat.extend(latent.walk_smoothness(G, points, steps, method,
-                                               features=probes.features))
-            path = latent.walk(points, steps, method)
-            mid.extend(np.linalg.norm(path[:, steps // 2], axis=1))
+        for p in points:
+            rows = latent.render(G, latent.walk(p, steps, method))  # (segments, steps, ...)
+            feats = np.asarray(probes.features(rows.reshape(-1, *rows.shape[2:])))
+            pix.extend(latent.step_ratio(row) for row in rows)
+            feat.extend(latent.step_ratio(f) for f in feats.reshape(len(rows), steps, -1))
+            mid.extend(np.linalg.norm(between(a, b, 0.5)[0]) for a, b in zip(p, p[1:]))
         methods[method] = {"pixels": np.array(pix), "features": np.array(feat),
                            "mid_norm": float(np.mean(mid))}
     return Walks(methods, walks, steps, latent.typical_norm(z_dim, prior))
+
+
+def _check_arguments(n, pool, trials, turn_vectors, turn_z, tol, walks, steps):
+    """Clear errors for arguments the protocol cannot use (not silently rounded)."""
+    for name, value, least in (("pool", pool, 4), ("trials", trials, 1),
+                               ("turn_vectors", turn_vectors, 1), ("walks", walks, 1),
+                               ("steps", steps, 2)):
+        if int(value) != value or value < least:
+            why = " (the exemplars a turn vector uses)" if name == "pool" else ""
+            raise ValueError(f"{name} must be a whole number of at least {least}{why}, "
+                             f"got {value}")
+    if turn_z < turn_vectors or turn_z % turn_vectors:
+        raise ValueError(f"turn_z must be a multiple of turn_vectors={turn_vectors} (each "
+                         f"vector turns turn_z / turn_vectors z), got {turn_z}")
+    if not tol >= 0:
+        raise ValueError(f"tol must be >= 0 (the yaw jitter allowed per step), got {tol}")
+    if n < 3 * pool:  # a sum's A, B and C pools come from one draw of n (the turn's 2 too)
+        raise ValueError(f"n={n} samples cannot fill 3 pools of pool={pool} exemplars")
 
 
 def measure(G, probes, *, seed: int = 0, problems: dict | None = None, n: int = 4000,
@@ -260,18 +297,17 @@ def measure(G, probes, *, seed: int = 0, problems: dict | None = None, n: int = 
             z_dim: int | None = None, prior: str | None = None) -> LatentMeasures:
     """The whole protocol (see the module docstring); the defaults are the README's run.
 
-    n random samples are scored per exemplar pool, and the `pool` most confident kept per
-    concept; `trials` arithmetic trials per setting; `turn_vectors` vectors turning
-    `turn_z` random z in all, with `tol` yaw jitter allowed per step; `walks` walks of
-    `steps` frames per segment. `reference`: uint8 training images for the nearest-image
+    n random samples are drawn and scored for each sum's pools (one draw per sum) and for
+    the turn's pools, and the `pool` most confident kept per concept; `trials` arithmetic
+    trials per setting; `turn_vectors` vectors each turning turn_z / turn_vectors random z,
+    with `tol` yaw jitter allowed per step; `walks` walks of `steps` frames per segment. `reference`: uint8 training images for the nearest-image
     distance (None: not measured). z_dim and prior default to a DCGAN's config.
     """
-    if pool < 4:
-        raise ValueError(f"pool must hold at least the 4 exemplars a turn vector uses, "
-                         f"got {pool}")
+    problems = paper_problems() if problems is None else problems
+    _check_arguments(n, pool, trials, turn_vectors, turn_z, tol, walks, steps)
     z_dim, prior = latent._prior_of(G, z_dim, prior)
     plain, arithmetic = measure_arithmetic(
-        G, probes, problems or paper_problems(), seed=seed, n=n, pool=pool, trials=trials,
+        G, probes, problems, seed=seed, n=n, pool=pool, trials=trials,
         z_dim=z_dim, prior=prior, plausible=_Plausibility(G, reference))
     turn = measure_turn(G, probes, seed=seed, n=n, pool=pool, vectors=turn_vectors,
                         turn_z=turn_z, tol=tol, z_dim=z_dim, prior=prior)

@@ -313,7 +313,8 @@ def _label_targets(labels: dict, names) -> dict:
 class LabelProbe:
     """Attribute probes trained on a labelled data set (CelebA's Smiling, Eyeglasses, Male),
     with the interface of `Probes`: predict(images) -> {name: probability, or the value for
-    "yaw"}, features(images) -> the penultimate layer. Images are uint8."""
+    "yaw"}, features(images) -> the penultimate layer. Images as for `Probes` (uint8 in
+    [0, 255] or float in [-1, 1], any size: see to_model_input)."""
 
     def __init__(self, model, names):
         import keras
@@ -325,11 +326,10 @@ class LabelProbe:
         return f"LabelProbe({', '.join(self.names)}; {self.model.input.shape[1]} px)"
 
     def _run(self, model, images, batch=256):
-        from dcgan_tf.data import to_model_range
-
-        images = np.asarray(images)
-        outs = [model(to_model_range(images[i:i + batch]), training=False)
-                for i in range(0, len(images), batch)]
+        x = to_model_input(images, self.model.input.shape[1])
+        if len(x) == 0:
+            raise ValueError("no images to probe")
+        outs = [model(x[i:i + batch], training=False) for i in range(0, len(x), batch)]
         if isinstance(outs[0], dict):
             return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
         return np.concatenate([np.asarray(o) for o in outs])
@@ -343,12 +343,18 @@ class LabelProbe:
 
 def label_probe_path(source: str, names, resolution: int, epochs: int, batch_size: int,
                      seed: int) -> Path:
-    """The cache file of a label probe: every argument that changes the trained model."""
+    """The cache file of a label probe, keyed by a hash of every argument that changes the
+    trained model, and of procedural.VERSION when the source is drawn ("faces:N")."""
+    import hashlib
+
     from dcgan_tf.config import cache_dir
 
-    parts = [source.replace(":", "-").replace("/", "-"), *names, f"{resolution}px",
-             f"e{epochs}", f"b{batch_size}", f"s{seed}", f"v{LABEL_PROBE_VERSION}"]
-    return cache_dir() / f"label_probe_{'_'.join(parts)}.keras"
+    drawn = source.partition(":")[0] in procedural.NAMES and not Path(source).exists()
+    parts = (source, tuple(names), resolution, epochs, batch_size, seed, LABEL_PROBE_VERSION,
+             procedural.VERSION if drawn else None)
+    key = hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+    readable = source.replace(":", "-").replace("/", "-")[-40:]  # for people; the key decides
+    return cache_dir() / f"label_probe_{readable}_{resolution}px_{key}.keras"
 
 
 def _label_model(names, resolution: int):

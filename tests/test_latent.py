@@ -1,6 +1,11 @@
 """dcgan_tf.latent: interpolation against closed forms, arithmetic against plain algebra, and
 the measurements on an analytic generator whose "probes" read the factors back exactly."""
 
+import importlib.util
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
@@ -238,19 +243,29 @@ def test_arithmetic_success_on_the_linear_generator(faces):
         latent.arithmetic_success(faces, faces, pools, target, k=20)
 
 
-def test_turn_vector_turns_every_face_and_a_random_vector_does_not(faces):
+def test_turn_vector_turns_every_face_and_a_yawless_random_vector_does_not(faces):
     picked = latent.pick_exemplars_by_probes(
         faces, faces, {"left": lambda p: p["yaw"], "right": lambda p: -p["yaw"]},
         n=200, k=4, z_dim=D, seed=11)
     v = latent.turn_vector(picked["left"], picked["right"])
     assert v @ faces.w > 0
     z = latent.sample_prior(20, D, seed=12)
-    res = latent.turn_monotonic_share(faces, faces, z, v * 0.3)
-    assert res["share"] == 1.0 and res["values"].shape == (20, 9) and res["mean_change"] > 0
+    res = latent.turn_monotonic_share(faces, faces, z, v * 0.3, tol=0.02)
+    assert res["share"] == 1.0 and res["values"].shape == (20, 9)
+    assert res["mean_change"] == pytest.approx(2 * 0.3 * v @ faces.w, abs=0.05)
     backwards = latent.turn_monotonic_share(faces, faces, z, v * 0.3, direction=-1)
     assert backwards["share"] == 0.0
     either = latent.turn_monotonic_share(faces, faces, z, -v * 0.3, direction=0)
     assert either["share"] == 1.0 and either["mean_change"] > 0
+    # a random direction of the same length: yaw moves by 2 |w.u| along it; without its
+    # yaw component it does not move at all, and no face counts as turned either way
+    u = np.random.default_rng(13).standard_normal(D)
+    u *= 0.3 * np.linalg.norm(v) / np.linalg.norm(u)
+    random = latent.turn_monotonic_share(faces, faces, z, u, direction=0, tol=0.02)
+    assert random["mean_change"] == pytest.approx(2 * abs(u @ faces.w), abs=0.05)
+    flat = u - (u @ faces.w) * faces.w
+    assert latent.turn_monotonic_share(faces, faces, z, flat, direction=0,
+                                       tol=0.02)["share"] == 0.0
     with pytest.raises(ValueError, match="direction"):
         latent.turn_monotonic_share(faces, faces, z, v, direction=2)
 
@@ -406,56 +421,73 @@ def test_measurements_with_the_real_probes_on_a_tiny_dcgan(tmp_path, monkeypatch
 def test_measure_follows_its_seeds_on_the_linear_generator():
     """measure() on LinearFaces (scale 4: no clipping anywhere on the protocol's paths), each
     number against the protocol's own description worked out by hand from z."""
-    from dcgan_tf import latent_measures
+    from dcgan_tf import latent_measures as lm
 
-    g, seed, n, pool = LinearFaces(scale=4.0), 5, 400, 20
-    res = latent_measures.measure(g, g, seed=seed, n=n, pool=pool, trials=4, turn_vectors=3,
-                                  turn_z=30, tol=0.2, walks=2, steps=6, z_dim=D)
-    smile, glasses = latent_measures.paper_problems().values()
+    g, seed, n, pool, tol = LinearFaces(scale=4.0), 5, 400, 20, 0.2
+    res = lm.measure(g, g, seed=seed, n=n, pool=pool, trials=4, turn_vectors=3, turn_z=30,
+                     tol=tol, walks=2, steps=6, z_dim=D)
+    smile, glasses = lm.paper_problems().values()
     assert [a.target for a in res.arithmetic.values()] == [smile[3], glasses[3]]
-    # chance: plain samples (seed + 1) whose probed factors match, i.e. whose z signs do
-    z = latent.sample_prior(2000, D, seed=seed + 1)
+    # chance: plain samples (stream CHANCE) whose probed factors match, i.e. whose z signs do
+    z = latent.sample_prior(2000, D, seed=lm.stream(seed, lm.CHANCE))
     smile_res, glasses_res = res.arithmetic.values()
     assert smile_res.chance == pytest.approx(np.mean((z[:, 0] > 0) & (z[:, 1] > 0)))
     assert glasses_res.chance == pytest.approx(np.mean((z[:, 2] > 0) & (z[:, 1] < 0)))
-    # pools of problem 0 are the most confident of seed + 10's samples: smiling women
+    # pools of problem 0 are the most confident of its own draw: smiling women
     a, b, c = smile_res.pools
     assert (a[:, 0] > 0).all() and (a[:, 1] < 0).all() and (c[:, 1] > 0).all()
-    assert set(map(tuple, a)) <= set(map(tuple, latent.sample_prior(n, D, seed=seed + 10)))
-    # a linear G adds up exactly: mean(smiling) - mean(neutral) + mean(man) smiles, is a man
-    for label in ("3-exemplar means", "pixel space, 3-exemplar means"):
-        assert smile_res.settings[label]["share"] == 1.0, label
-    assert smile_res.settings["3-exemplar means"]["outputs"] == 4 * 9
+    drawn = latent.sample_prior(n, D, seed=lm.stream(seed, lm.POOLS, 0))
+    assert set(map(tuple, a)) <= set(map(tuple, drawn))
+    # every output decodes to its trial's sum of exemplars, drawn from problem 0's TRIALS
+    # stream; the pixel sums use the 3-exemplar means' picks, and the share is the count of
+    # outputs whose decoded z has the target's signs (smiling z[0] > 0, beard z[1] > 0)
+    trial_seed = int(lm.stream(seed, lm.TRIALS, 0).generate_state(1)[0])
+    for label, k, pixel in lm.SETTINGS:
+        rng = np.random.default_rng([trial_seed, 0])
+        sums = [sum(sign * p[rng.choice(pool, k, replace=False)].mean(0)
+                    for sign, p in zip((1, -1, 1), (a, b, c))) for _ in range(4)]
+        r = smile_res.settings[label]
+        decoded = g.decode(r["images"])
+        centres = decoded if pixel else decoded[::9]
+        np.testing.assert_allclose(centres, sums, atol=0.05, err_msg=label)
+        assert r["outputs"] == (4 if pixel else 4 * 9)
+        assert r["share"] == pytest.approx(np.mean((decoded[:, 0] > 0) & (decoded[:, 1] > 0)))
 
-    # turn: pools from seed + 20 ranked by decoded yaw, picks and random u from seed + 21
-    zt = latent.sample_prior(n, D, seed=seed + 20)
+    # turn: pools ranked by decoded yaw; the picks and random u from the TURN_PICKS stream
+    zt = latent.sample_prior(n, D, seed=lm.stream(seed, lm.TURN_POOLS))
     yaw = g.predict(latent.render(g, zt))["yaw"]
     left = np.argsort(yaw, kind="stable")[:pool]
     right = [i for i in np.argsort(-yaw, kind="stable") if i not in set(left)][:pool]
-    rng = np.random.default_rng(seed + 21)
-    vs = []
+    rng = np.random.default_rng(lm.stream(seed, lm.TURN_PICKS))
+    vs, us = [], []
     for _ in range(3):
         li, ri = rng.choice(pool, 4, replace=False), rng.choice(pool, 4, replace=False)
         vs.append(zt[left[li]].mean(0) - zt[np.array(right)[ri]].mean(0))
-        rng.standard_normal(D)  # the random direction's draw
+        us.append(rng.standard_normal(D))  # the random direction, scaled to |v|
+        us[-1] *= np.linalg.norm(vs[-1]) / np.linalg.norm(us[-1])
     t = res.turn
     np.testing.assert_allclose(t.norms, [np.linalg.norm(v) for v in vs], rtol=1e-5)
-    # yaw is linear along z + alpha v: it falls by 2 |w.v| from alpha -1 to 1, every z
-    assert t.mean_change == pytest.approx(np.mean([-2 * g.w @ v for v in vs]), abs=0.05)
-    assert t.share == 1.0 and t.random_share == 1.0 and t.values.shape == (30, 9)
-    z0 = latent.sample_prior(10, D, seed=seed + 100)[0]
-    np.testing.assert_allclose(t.values[0], (z0 + latent_measures.ALPHAS[:, None] * vs[0])
-                               @ g.w, atol=0.1)
+    # yaw is linear along z + alpha v: it moves by 2 w.v from alpha -1 to 1, for every z, so
+    # a vector's z all count or none do: it counts when that beats the jitter allowed, 8 tol
+    falls = [-2 * g.w @ v for v in vs]
+    assert t.mean_change == pytest.approx(np.mean(falls), abs=0.05)
+    assert t.shares == [float(f > 8 * tol) for f in falls]
+    moves = [2 * abs(g.w @ u) for u in us]
+    assert min(abs(m - 8 * tol) for m in moves + falls) > 0.1  # far from the edge: exact
+    assert t.random_shares == [float(m > 8 * tol) for m in moves]
+    assert t.values.shape == (30, 9)
+    z0 = latent.sample_prior(10, D, seed=lm.stream(seed, lm.TURN_Z, 0))[0]
+    np.testing.assert_allclose(t.values[0], (z0 + lm.ALPHAS[:, None] * vs[0]) @ g.w, atol=0.1)
 
-    # walks through seed + 200 + w: a linear path renders evenly paced; slerp's norm moves
-    # linearly, so mid-segment (t = 3/5) |z| = 0.4 |z_i| + 0.6 |z_i+1|
+    # walks through the WALKS streams: a linear path renders evenly paced; at t = 0.5 slerp's
+    # norm is the mean of the ends' norms and the line's is |mean of the ends|
     w = res.walks.methods
     assert np.all(np.abs(w["linear"]["pixels"] - 1) < 0.05)
     np.testing.assert_allclose(w["linear"]["features"], w["linear"]["pixels"], rtol=1e-6)
-    points = [latent.sample_prior(9, D, seed=seed + 200 + i) for i in range(2)]
+    points = [latent.sample_prior(9, D, seed=lm.stream(seed, lm.WALKS, i)) for i in range(2)]
     norms = [np.linalg.norm(p, axis=1) for p in points]
-    slerp_mid = np.mean([0.4 * r[:-1] + 0.6 * r[1:] for r in norms])
-    linear_mid = np.mean([np.linalg.norm(0.4 * p[:-1] + 0.6 * p[1:], axis=1) for p in points])
+    slerp_mid = np.mean([(r[:-1] + r[1:]) / 2 for r in norms])
+    linear_mid = np.mean([np.linalg.norm((p[:-1] + p[1:]) / 2, axis=1) for p in points])
     assert w["slerp"]["mid_norm"] == pytest.approx(slerp_mid, rel=1e-5)
     assert w["linear"]["mid_norm"] == pytest.approx(linear_mid, rel=1e-5)
     frames = [latent.slerp(p[i], p[i + 1], np.linspace(0, 1, 6)) for p in points
@@ -472,5 +504,237 @@ def test_measure_checks_the_pool_size():
     g = LinearFaces()
     from dcgan_tf import latent_measures
 
-    with pytest.raises(ValueError, match="pool must hold at least the 4"):
+    with pytest.raises(ValueError, match="pool must be a whole number of at least 4"):
         latent_measures.measure(g, g, pool=3, z_dim=D)
+
+
+# --------------------------------------------------------------------------- review fixes
+
+
+def _record(monkeypatch, name):
+    """Wrap latent.<name> so every call's result (sample_prior) or seed is kept in a list."""
+    real, calls = getattr(latent, name), []
+
+    def recording(*args, **kwargs):
+        out = real(*args, **kwargs)
+        calls.append(out if name == "sample_prior" else kwargs["seed"])
+        return out
+
+    monkeypatch.setattr(latent, name, recording)
+    return calls
+
+
+def test_measure_draws_share_no_z_across_seeds_or_within_a_call(monkeypatch):
+    """Base seed 1 repeats none of seed 0's z, and within one call no two draws overlap, even
+    with more problems (11) and turn vectors (101) than an offset scheme leaves room for."""
+    from dcgan_tf import latent_measures
+
+    g = LinearFaces(scale=4.0)
+    problems = {f"sum {i}": ({"smiling": True}, {"smiling": False}, {"beard": True},
+                             {"smiling": True}) for i in range(11)}
+    draws = _record(monkeypatch, "sample_prior")
+    per_seed = {}
+    for seed in (0, 1):
+        del draws[:]
+        latent_measures.measure(g, g, seed=seed, problems=problems, n=60, pool=4, trials=1,
+                                turn_vectors=101, turn_z=101, walks=2, steps=3, z_dim=D)
+        per_seed[seed] = [set(map(tuple, z)) for z in draws]
+        sets = per_seed[seed]
+        assert len(sets) == 1 + 11 + 1 + 101 + 2  # chance, pools, turn pools, turn z, walks
+        for i, a in enumerate(sets):
+            assert not any(a & b for b in sets[i + 1:]), (seed, i)
+    assert not set().union(*per_seed[0]) & set().union(*per_seed[1])
+
+
+def test_measure_gives_every_problem_its_own_trials(monkeypatch):
+    from dcgan_tf import latent_measures
+
+    g = LinearFaces(scale=4.0)
+    seeds = _record(monkeypatch, "arithmetic_success")
+    latent_measures.measure(g, g, seed=3, n=200, pool=4, trials=2, turn_vectors=1, turn_z=2,
+                            walks=1, steps=3, z_dim=D)
+    settings = len(latent_measures.SETTINGS)
+    first, second = seeds[:settings], seeds[settings:]
+    assert len(seeds) == 2 * settings
+    assert len(set(first)) == 1 and len(set(second)) == 1  # one sum's settings: same picks
+    assert first[0] != second[0]
+
+
+class Yaw0(LinearFaces):
+    """The linear G with a probe whose yaw is z[0]."""
+
+    def predict(self, images):
+        return {"yaw": self.decode(images)[:, 0]}
+
+
+class Frozen(Yaw0):
+    """A G that ignores z: every face keeps its yaw, whatever the turn."""
+
+    def __call__(self, z):
+        return np.full((len(z), 4, 4, 3), 0.3, np.float32)
+
+
+def test_a_face_that_does_not_turn_is_not_counted():
+    z = latent.sample_prior(6, D, seed=20)
+    for g in (Frozen(), Yaw0()):
+        v = np.zeros(D, np.float32) if isinstance(g, Yaw0) else np.ones(D, np.float32)
+        for direction in (-1, 0, 1):
+            for tol in (0.0, 0.02):
+                res = latent.turn_monotonic_share(g, g, z * 0.5, v, direction=direction,
+                                                  tol=tol)
+                assert res["share"] == 0.0, (type(g).__name__, direction, tol)
+    # yaw = z[0] moves by 2 v[0] over alpha in [-1, 1]: it counts once that is more than the
+    # 8 steps' allowed jitter (8 tol = 0.8)
+    g, v = Yaw0(), np.zeros(D, np.float32)
+    for v0, share in ((0.3, 0.0), (0.5, 1.0), (-0.5, 0.0)):
+        v[0] = v0
+        res = latent.turn_monotonic_share(g, g, z * 0.5, v, direction=1, tol=0.1)
+        assert res["share"] == share, v0
+        res = latent.turn_monotonic_share(g, g, z * 0.5, v, direction=0, tol=0.1)
+        assert res["share"] == (0.0 if v0 == 0.3 else 1.0), v0
+
+
+class _StandInDCGAN:
+    """A DCGAN's interface on the linear G: generate() in cfg.pixel_range, and a D whose
+    logit is the mean pixel it is fed (so the range it is fed in shows)."""
+
+    def __init__(self, pixel_range):
+        self.cfg = SimpleNamespace(pixel_range=pixel_range, z_dim=D, z_prior="uniform")
+        self.faces = LinearFaces(scale=4.0)
+
+    def generate(self, z):
+        lo, hi = self.cfg.pixel_range
+        return lo + (self.faces(z) + 1) / 2 * (hi - lo)
+
+    def discriminator(self, x, training=False):
+        assert not training
+        return np.asarray(x, np.float64).mean(axis=(1, 2, 3))[:, None]
+
+
+def test_plausibility_feeds_D_the_run_s_pixel_range():
+    from dcgan_tf import latent_measures
+
+    images = np.full((4, 4, 4, 3), 51, np.uint8)  # a fifth of full scale
+    for pixel_range, logit in (((0.0, 1.0), 0.2), ((-1.0, 1.0), -0.6)):
+        p = latent_measures._Plausibility(_StandInDCGAN(pixel_range), None)
+        assert p.d_logit(images) == pytest.approx(logit, abs=1e-6), pixel_range
+        assert p.distance(images) is None
+    rng = np.random.default_rng(21)
+    reference = rng.integers(0, 256, (30, 4, 4, 3), dtype=np.uint8)
+    queries = rng.integers(0, 256, (5, 4, 4, 3), dtype=np.uint8)
+    p = latent_measures._Plausibility(LinearFaces(), reference)
+    assert p.d_logit(queries) is None  # no discriminator
+    brute = np.linalg.norm(queries.reshape(5, 1, -1).astype(float)
+                           - reference.reshape(1, 30, -1).astype(float), axis=2).min(1)
+    assert p.distance(queries) == pytest.approx(brute.mean(), rel=1e-6)
+    # end to end: a sigmoid-output run with reference images
+    gan = _StandInDCGAN((0.0, 1.0))
+    res = latent_measures.measure(gan, gan.faces, seed=0, n=200, pool=4, trials=2,
+                                  turn_vectors=1, turn_z=2, walks=1, steps=3,
+                                  reference=reference)
+    assert res.plain["n_reference"] == 30 and 0.3 < res.plain["d_logit"] < 0.7
+    setting = next(iter(res.arithmetic.values())).settings["3-exemplar means"]
+    d = latent_measures._Plausibility(gan, reference)
+    assert setting["d_logit"] == pytest.approx(d.d_logit(setting["images"]))
+    assert setting["distance"] == pytest.approx(d.distance(setting["images"])
+                                                / res.plain["distance"])
+    assert "D logit +0." in str(res) and "nearest of 30 training faces" in str(res)
+
+
+def test_measure_walks_renders_each_walk_once_and_measures_t_half():
+    """One render per walk and method (features from the same frames), and |z| mid-segment at
+    t = 0.5 even when the segment has an even number of frames (no frame at t = 0.5)."""
+    from dcgan_tf import latent_measures
+
+    g = LinearFaces(scale=4.0)
+    rendered = []
+
+    def G(z):
+        rendered.append(len(z))
+        return g(z)
+
+    w = latent_measures.measure_walks(G, g, seed=0, walks=2, steps=4, z_dim=D,
+                                      prior="uniform")
+    assert sum(rendered) == 2 * 2 * 8 * 4  # 2 methods x 2 walks x 8 segments x 4 frames
+    points = [latent.sample_prior(9, D, seed=latent_measures.stream(0, latent_measures.WALKS,
+                                                                    i)) for i in range(2)]
+    norms = [np.linalg.norm(p, axis=1) for p in points]
+    assert w.methods["slerp"]["mid_norm"] == pytest.approx(
+        np.mean([(r[:-1] + r[1:]) / 2 for r in norms]), rel=1e-5)
+    assert w.methods["linear"]["mid_norm"] == pytest.approx(
+        np.mean([np.linalg.norm((p[:-1] + p[1:]) / 2, axis=1) for p in points]), rel=1e-5)
+    for method in ("linear", "slerp"):
+        frames = [latent.render(g, latent.walk(p, 4, method)) for p in points]
+        np.testing.assert_allclose(w.methods[method]["features"], [
+            _hand_step_ratio(g.features(row)) for f in frames for row in f], rtol=1e-6)
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"turn_vectors": 0}, "turn_vectors"), ({"turn_z": 25}, "turn_z"),
+    ({"turn_z": 5}, "turn_z"), ({"trials": 0}, "trials"), ({"walks": 0}, "walks"),
+    ({"steps": 1}, "steps"), ({"tol": -0.1}, "tol"), ({"n": 11}, "n=11")])
+def test_measure_checks_its_arguments(bad, message):
+    from dcgan_tf import latent_measures
+
+    g = LinearFaces()
+    kw = dict(n=200, pool=4, trials=2, turn_vectors=10, turn_z=20, walks=1, steps=3, z_dim=D)
+    with pytest.raises(ValueError, match=message):
+        latent_measures.measure(g, g, **{**kw, **bad})
+
+
+def test_pick_by_probes_refuses_pools_larger_than_the_samples(faces):
+    concepts = {"a": {"smiling": True}, "b": {"smiling": False}}
+    with pytest.raises(ValueError, match=r"2 concepts x k=6 .* n=10"):
+        latent.pick_exemplars_by_probes(faces, faces, concepts, n=10, k=6, z_dim=D)
+    picked = latent.pick_exemplars_by_probes(faces, faces, concepts, n=12, k=6, z_dim=D)
+    assert not set(map(tuple, picked["a"])) & set(map(tuple, picked["b"]))
+
+
+def test_attribute_match_names_a_missing_factor():
+    pred = {"smiling": np.array([0.9, 0.1])}
+    np.testing.assert_array_equal(latent.attribute_match(pred, {"smiling": True}),
+                                  [True, False])
+    with pytest.raises(KeyError, match=r"no factor 'hat'.*\['smiling'\]"):
+        latent.attribute_match(pred, {"hat": True})
+
+
+def _benchmark():
+    path = Path(__file__).parents[1] / "benchmarks" / "latent_measures.py"
+    spec = importlib.util.spec_from_file_location("latent_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_benchmark_searches_the_run_s_own_training_images(tmp_path, monkeypatch):
+    from dcgan_tf import data, probes
+    from dcgan_tf.config import DCGANConfig
+
+    bench = _benchmark()
+    gan = SimpleNamespace(cfg=DCGANConfig(resolution=32, width=8, channels=3))
+    monkeypatch.setattr(bench, "load_run", lambda run: gan)
+    monkeypatch.setattr(probes, "get_probes", lambda name, size: f"{name} probes")
+    seen = {}
+    monkeypatch.setattr(bench, "measure", lambda G, p, **kw: seen.update(kw, probes=p))
+    (tmp_path / "data.json").write_text(json.dumps({"source": "rooms:30"}))
+    bench.main(["--run", str(tmp_path), "--reference", "12"])
+    expected = np.stack(list(data.load_images("rooms:30", 32, 3).take(12)
+                             .as_numpy_iterator()))
+    np.testing.assert_array_equal(seen["reference"], expected)
+    assert seen["probes"] == "faces probes"
+    for record, message in (({"source": "<array>"}, "in-memory"),
+                            ({"source": str(tmp_path / "gone")}, "cannot read")):
+        (tmp_path / "data.json").write_text(json.dumps(record))
+        with pytest.raises(SystemExit, match=message):
+            bench.main(["--run", str(tmp_path), "--reference", "12"])
+    (tmp_path / "data.json").unlink()
+    with pytest.raises(SystemExit, match="data.json"):
+        bench.main(["--run", str(tmp_path)])
+
+
+def test_benchmark_refuses_probes_without_the_sums_factors(tmp_path, monkeypatch, capsys):
+    bench = _benchmark()
+    monkeypatch.setattr(bench, "load_run", lambda run: pytest.fail("loaded the run"))
+    with pytest.raises(SystemExit):
+        bench.main(["--run", str(tmp_path), "--probes", "rooms"])
+    assert "rooms probes have no" in capsys.readouterr().err

@@ -147,6 +147,27 @@ def test_frechet_matches_closed_forms():
         probes.frechet_distance(s1[:1], s2[:1])
 
 
+def test_frechet_retries_a_singular_product_with_eps():
+    """A feature that never fires (zero variance in both sets) makes the covariance product
+    singular: the first square root is refused and eps on both diagonals gives the answer."""
+    from scipy import linalg
+
+    a, b = np.array([2.0, 0.5, 0.0]), np.array([0.5, 3.0, 0.0])
+    m1, m2 = np.array([1.0, 0.0, 0.0]), np.zeros(3)
+    with pytest.warns(linalg.LinAlgWarning):  # the path under test: the retry is needed
+        linalg.sqrtm(np.diag(a) @ np.diag(b))
+    exact = 1.0 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
+    assert probes.frechet_from_stats(m1, np.diag(a), m2, np.diag(b)) == pytest.approx(
+        exact, abs=1e-5)
+    # with a large eps the offset shows: Tr(A) + Tr(B) - 2 Tr((A + eps)^1/2 (B + eps)^1/2)
+    eps = 0.5
+    offset = 1.0 + a.sum() + b.sum() - 2 * np.sum(np.sqrt((a + eps) * (b + eps)))
+    got = probes.frechet_from_stats(m1, np.diag(a), m2, np.diag(b), eps=eps)
+    assert got == pytest.approx(max(offset, 0.0), rel=1e-9)
+    with pytest.raises(ValueError, match="no usable real square root"):
+        probes.frechet_from_stats(m1, np.diag([np.nan, 1, 1]), m2, np.diag(b))
+
+
 def test_probe_fd_small_for_two_draws_large_for_noise(trained):
     p = trained["faces"]
     a, _ = procedural.make_faces(1500, seed=FRESH_SEED, size=SIZE)
@@ -261,6 +282,34 @@ def test_label_probe_cache_is_keyed_by_every_training_argument(tmp_path, monkeyp
     assert len(paths | {probes.label_probe_path(**base)}) == len(changes) + 1
 
 
+def test_label_probe_reads_images_like_the_procedural_probes():
+    """uint8 [0, 255] and float [-1, 1] images are the same picture; other sizes are resized;
+    an empty batch or [0, 255] floats are refused (to_model_input, as in Probes)."""
+    probe = probes.LabelProbe(probes._label_model(("Square",), 32), ("Square",))
+    images, _ = _squares(6, 3)
+    as_uint8, feats = probe.predict(images)["Square"], probe.features(images)
+    np.testing.assert_allclose(probe.predict(images / 127.5 - 1)["Square"], as_uint8, atol=1e-5)
+    np.testing.assert_allclose(probe.features(images.astype(np.float32) / 127.5 - 1), feats,
+                               atol=1e-5)
+    big = np.repeat(np.repeat(images, 2, axis=1), 2, axis=2)  # 64x64, area-resizes back
+    np.testing.assert_allclose(probe.features(big), feats, atol=1e-4)
+    with pytest.raises(ValueError, match=r"\[-1, 1\]"):
+        probe.predict(images.astype(np.float32))
+    with pytest.raises(ValueError, match="no images"):
+        probe.predict(images[:0])
+
+
+def test_label_probe_path_keys_the_procedural_version_and_parses_unambiguously(monkeypatch):
+    base = dict(resolution=32, epochs=1, batch_size=64, seed=0)
+    faces = probes.label_probe_path("faces:256", ("smiling",), **base)
+    celeb = probes.label_probe_path("tfds:celeb_a", ("Smiling",), **base)
+    monkeypatch.setattr(probes.procedural, "VERSION", probes.procedural.VERSION + 1)
+    assert probes.label_probe_path("faces:256", ("smiling",), **base) != faces  # redrawn
+    assert probes.label_probe_path("tfds:celeb_a", ("Smiling",), **base) == celeb
+    assert probes.label_probe_path("faces:256", ("a_b",), **base) != probes.label_probe_path(
+        "faces:256", ("a", "b"), **base)
+
+
 def test_label_probe_save_is_atomic(tmp_path, monkeypatch):
     """A save that dies half-way leaves no cache file that a later call would load."""
     import keras
@@ -291,7 +340,7 @@ def test_label_probe_on_mocked_celeb_a(tmp_path, monkeypatch):
     kw = dict(names=names, resolution=32, epochs=1, batch_size=16)
     with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
         probe = probes.train_label_probe(verbose=0, **kw)
-    assert list(tmp_path.glob("label_probe_tfds-celeb_a_*_32px_*.keras"))
+    assert list(tmp_path.glob("label_probe_tfds-celeb_a_32px_*.keras"))
     images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     pred = probe.predict(images)
     assert set(pred) == set(names) and all(v.shape == (5,) for v in pred.values())
