@@ -14,7 +14,7 @@ from dcgan_tf import checkpoint, plots
 from dcgan_tf.data import to_uint8
 from dcgan_tf.fileio import write_text
 
-LOGGED = ("d_loss", "g_loss", "D(x)", "D(G(z))")
+LOGGED = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_grad_norm", "g_grad_norm")
 RATES = ("d_lr", "g_lr")  # added to each epoch's logs by LearningRates
 
 
@@ -48,7 +48,8 @@ class SampleGrid(keras.callbacks.Callback):
             plots.save_gif(frames, self.dir.parent / "progress.gif")
 
 
-def _append_csv(path: Path, rows: list[dict], fields) -> None:
+def append_csv(path: Path, rows: list[dict], fields) -> None:
+    """Append rows to a log CSV, writing its header first if the file is new."""
     if path.exists():  # a run from an older kit keeps its columns
         with open(path, newline="") as f:
             fields = next(csv.reader(f), None) or fields
@@ -60,7 +61,15 @@ def _append_csv(path: Path, rows: list[dict], fields) -> None:
         writer.writerows(rows)
 
 
-def _keep_rows(path: Path, key: str, last: int) -> None:
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a log CSV as dicts of strings ([] if the file does not exist)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def keep_rows(path: Path, key: str, last: int) -> None:
     """Drop the rows of a log CSV whose `key` column is above `last` (rewritten atomically)."""
     if not path.exists():
         return
@@ -77,6 +86,30 @@ def _keep_rows(path: Path, key: str, last: int) -> None:
         write_text(path, text.getvalue())
 
 
+class StepValues:
+    """Recovers each step's own values from the running means Keras reports.
+
+    Keras' epoch metrics are means that reset each epoch; the value of step k is exactly
+    k * mean_k - (k - 1) * mean_(k-1). Call `reset()` at an epoch's start.
+    """
+
+    def __init__(self, keys=LOGGED):
+        self.keys = keys
+        self.reset()
+
+    def reset(self):
+        self.prev = None
+
+    def update(self, batch: int, logs) -> dict[str, float]:
+        """The values of step `batch` (0-based within the epoch) from its logs."""
+        means = {k: float(logs[k]) for k in self.keys if k in (logs or {})}
+        k = batch + 1
+        values = {key: m * k - (self.prev[key] * (k - 1) if self.prev else 0.0)
+                  for key, m in means.items()}
+        self.prev = means
+        return values
+
+
 class LearningRates(keras.callbacks.Callback):
     """Adds both optimizers' current learning rates (d_lr, g_lr) to each epoch's logs.
 
@@ -91,9 +124,8 @@ class LearningRates(keras.callbacks.Callback):
 class StepLog(keras.callbacks.Callback):
     """Appends every step's losses to steps.csv, epoch means to log.csv; redraws loss.png.
 
-    Keras reports running means that reset each epoch; a step's own value is recovered
-    exactly as k * mean_k - (k - 1) * mean_(k-1). A run resumed at `start_epoch` first drops
-    the rows logged after that epoch's checkpoint, which it is about to train again.
+    A run resumed at `start_epoch` first drops the rows logged after that epoch's
+    checkpoint, which it is about to train again.
     """
 
     def __init__(self, run_dir, steps_per_epoch: int, start_epoch: int = 0):
@@ -103,37 +135,32 @@ class StepLog(keras.callbacks.Callback):
         self.figure = Path(run_dir) / "loss.png"
         self.steps_per_epoch = steps_per_epoch
         self.start_epoch = start_epoch
+        self.steps = StepValues()
         self.rows = []
 
     def on_train_begin(self, logs=None):
         # Left by an interrupt between the log write and the checkpoint, or by a divergence.
-        _keep_rows(self.path, "step", self.start_epoch * self.steps_per_epoch)
-        _keep_rows(self.epoch_path, "epoch", self.start_epoch)
+        keep_rows(self.path, "step", self.start_epoch * self.steps_per_epoch)
+        keep_rows(self.epoch_path, "epoch", self.start_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.prev = epoch, None
+        self.epoch = epoch
+        self.steps.reset()
         self.rows = []
 
     def on_train_batch_end(self, batch, logs=None):
-        logs = logs or {}
-        means = {k: float(logs[k]) for k in LOGGED if k in logs}
-        k = batch + 1
-        values = {
-            key: m * k - (self.prev[key] * (k - 1) if self.prev else 0.0)
-            for key, m in means.items()
-        }
-        self.prev = means
-        self.rows.append({"step": self.epoch * self.steps_per_epoch + k, **values})
+        values = self.steps.update(batch, logs)
+        self.rows.append({"step": self.epoch * self.steps_per_epoch + batch + 1, **values})
 
     def write_steps(self) -> None:
         """Append the steps logged since the last write to steps.csv and redraw loss.png."""
-        _append_csv(self.path, self.rows, ["step", *LOGGED])
+        append_csv(self.path, self.rows, ["step", *LOGGED])
         self.rows = []
         plots.loss_figure(self.path, self.figure)
 
     def on_epoch_end(self, epoch, logs=None):
         self.write_steps()
-        _append_csv(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}],
+        append_csv(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}],
                     ["epoch", *LOGGED, *RATES])
 
 

@@ -27,7 +27,6 @@ EXIT_CODES = {
     2: "bad usage or input (option, data source, run folder)",
     130: "interrupted (Ctrl-C)",
 }
-SCORED = ("faces", "rooms")  # sources with probes for the Frechet distance
 ONE_CHANNEL = ("digits", "mnist")
 # What each guideline switch's flag does (PAPER.md 3). Each flag sets its switch away from
 # the paper's value; it is named from the switch, "--no-" first where the paper has True.
@@ -228,10 +227,9 @@ def broken_line(cfg: DCGANConfig) -> str | None:
 
 def _scored_name(source) -> str | None:
     """"faces" or "rooms" if the probes can score a run trained on `source`, else None."""
-    if source is None:
-        return None
-    name = str(source).split(":")[0]
-    return name if name in SCORED and not Path(str(source)).exists() else None
+    from dcgan_tf.data import procedural_name
+
+    return procedural_name(source)
 
 
 def _train(args) -> int:
@@ -258,12 +256,23 @@ def _train(args) -> int:
         return 0
     print(f"trained in {(time.time() - start) / 60:.1f} min; samples: {out / 'samples'}, "
           f"loss curves: {out / 'loss.png'}, progress: {out / 'progress.gif'}")
+    print(_health_line(out))
     name = _scored_name(recorded_source(out) or source)  # what train() actually read
     if name and not args.no_score:
         from dcgan_tf.report import score_run
 
         print(score_run(out, name, n=args.score_n).summary())
     return 0
+
+
+def _health_line(out: Path) -> str:
+    """One line on what the training-health monitor flagged (dcgan_tf.monitor)."""
+    from dcgan_tf import monitor
+
+    flags = monitor.read_flags(out)
+    seen = ", ".join(f"{signal} from epoch {epoch}" for signal, epoch in flags.items())
+    return (f"health monitor: {seen or 'nothing flagged'}; signals per epoch: "
+            f"{out / monitor.HEALTH_PNG}")
 
 
 def _sample(args) -> int:

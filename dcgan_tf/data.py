@@ -41,6 +41,18 @@ CACHE_CHOICES = ("auto", "memory", "disk", "none")
 CACHE_FORMAT = 1  # bump when the cached elements change meaning: it keys the disk caches
 
 
+def procedural_name(source) -> str | None:
+    """"faces" or "rooms" if `source` names a procedural set (e.g. "faces:4000"), else None.
+
+    Those are the sets the probes of dcgan_tf.probes can score. A folder that happens to be
+    called "faces" is a folder of images, not the procedural set.
+    """
+    if source is None or not isinstance(source, (str, os.PathLike)):
+        return None
+    name = str(source).split(":")[0]
+    return name if name in PROCEDURAL and not Path(str(source)).exists() else None
+
+
 class DataError(InputError):
     """A data source that cannot be read; the message names the source and what to do."""
 

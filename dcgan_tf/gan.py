@@ -18,6 +18,20 @@ def _bce_with_logits(labels_value: float, logits):
     )
 
 
+def _grad_norm(grads, optimizer, scale):
+    """The global L2 norm of the gradient of the replica's own mean loss.
+
+    The gradients were taken of loss * scale (the replica's share of the global batch), times
+    the loss scale under mixed precision: both are divided out, so the figure means the same
+    on one device, on several, and in float16.
+    """
+    norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
+    loss_scale = getattr(optimizer, "dynamic_scale", None)
+    if loss_scale is not None:
+        norm = norm / tf.cast(loss_scale, tf.float32)
+    return norm / scale
+
+
 class DCGAN(keras.Model):
     """Generator + discriminator trained with the paper's alternating updates.
 
@@ -37,6 +51,9 @@ class DCGAN(keras.Model):
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_real_tracker = keras.metrics.Mean(name="D(x)")
         self.d_fake_tracker = keras.metrics.Mean(name="D(G(z))")
+        # Gradient norms for the health monitor: an exploding norm announces divergence.
+        self.d_grad_tracker = keras.metrics.Mean(name="d_grad_norm")
+        self.g_grad_tracker = keras.metrics.Mean(name="g_grad_norm")
         # Both networks are built functional models; without this, fit() under a strategy
         # would try to build the wrapper by calling it on a batch of images.
         self.built = True
@@ -66,7 +83,7 @@ class DCGAN(keras.Model):
     def metrics(self):
         # Listed here so Keras resets them at the start of each epoch.
         return [self.d_loss_tracker, self.g_loss_tracker, self.d_real_tracker,
-                self.d_fake_tracker]
+                self.d_fake_tracker, self.d_grad_tracker, self.g_grad_tracker]
 
     def sample_z(self, n: int):
         """n latent vectors from the prior, drawn in-graph from the model's noise stream."""
@@ -133,6 +150,8 @@ class DCGAN(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(tf.sigmoid(real_logits))
         self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
+        self.d_grad_tracker.update_state(_grad_norm(d_grads, self.d_optimizer, scale))
+        self.g_grad_tracker.update_state(_grad_norm(g_grads, self.g_optimizer, scale))
         return {m.name: m.result() for m in self.metrics}
 
     def build_optimizers(self):

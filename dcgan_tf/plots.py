@@ -93,17 +93,7 @@ def _smooth(y: np.ndarray, k: int) -> np.ndarray:
 
 def loss_figure(steps_csv, path=None):
     """Per-step D and G losses, and D(x) vs D(G(z)), smoothed, from a run's steps.csv."""
-    # Saving to a file goes through a bare Figure: no pyplot state and no backend switch,
-    # so a callback writing loss.png cannot break a notebook's inline plots.
-    if path is not None:
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(11, 3.6))
-        ax1, ax2 = fig.subplots(1, 2)
-    else:
-        import matplotlib.pyplot as plt
-
-        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.6))
+    fig, (ax1, ax2) = new_figure(path, 1, 2, (11, 3.6))
     cols = read_csv_columns(steps_csv)
     if cols:
         step = cols["step"]
@@ -121,6 +111,51 @@ def loss_figure(steps_csv, path=None):
     for ax in (ax1, ax2):
         ax.legend(loc="best")
         ax.grid(alpha=0.3)
+    return save_figure(fig, path)
+
+
+def health_figure(health_csv, path=None, thresholds: dict | None = None):
+    """The health monitor's signals per epoch (dcgan_tf.monitor), with their thresholds."""
+    fig, axes = new_figure(path, 1, 4, (15, 3.4))
+    cols = read_csv_columns(health_csv)
+    t = thresholds or {}
+    panels = [
+        (("diversity_pixels", "diversity_probes"), "diversity / real data's",
+         "Diversity (collapse below the line)", t.get("collapse_below")),
+        (("d_real", "d_fake"), "mean sigmoid output", "D(x) and D(G(z))", None),
+        (("swing",), "per epoch, in data spreads", "Swing of fixed-noise samples",
+         t.get("swing_above")),
+        (("saturation", "saturation_real"), "share of pixels at +-1", "Saturation", None),
+    ]
+    for ax, (keys, ylabel, title, line) in zip(axes, panels):
+        for key in keys:
+            if key in cols and np.isfinite(cols[key]).any():
+                ax.plot(cols["epoch"], cols[key], marker="o", label=key)
+        if line is not None:
+            ax.axhline(line, color="grey", ls="--", lw=0.8)
+        ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(loc="best", fontsize=8)
+    return save_figure(fig, path)
+
+
+def new_figure(path, nrows: int, ncols: int, figsize):
+    """A figure and its axes: a bare Figure when saving to a file (no pyplot state, so a
+    callback writing a PNG cannot disturb a notebook's inline plots), pyplot otherwise."""
+    if path is not None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=figsize)
+        return fig, np.atleast_1d(fig.subplots(nrows, ncols))
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
+    return fig, np.atleast_1d(axes)
+
+
+def save_figure(fig, path):
+    """Lay out `fig` and, if `path` is given, save it there atomically; returns the figure."""
     fig.tight_layout()
     if path is not None:
         with atomic_write(path) as f:

@@ -7,6 +7,7 @@ A run folder holds everything about one run:
   fixed_noise.npy     the z behind every sample grid
   samples/epoch_*.png the fixed-noise grid after each epoch; progress.gif at the end
   log.csv, steps.csv  per-epoch losses and learning rates, per-step losses; loss.png plots them
+  health.csv/.json    the health monitor's signals and verdicts; health.png plots them
   tb/                 TensorBoard logs
 """
 
@@ -23,9 +24,9 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import callbacks as cb
-from dcgan_tf import checkpoint, plots
+from dcgan_tf import checkpoint, monitor, plots
 from dcgan_tf.config import DCGANConfig, InputError
-from dcgan_tf.data import make_dataset, to_uint8
+from dcgan_tf.data import load_images, make_dataset, procedural_name, to_uint8
 from dcgan_tf.fileio import atomic_write, write_text
 from dcgan_tf.gan import DCGAN
 from dcgan_tf.prior import sample_prior
@@ -36,7 +37,8 @@ DATA_FILE = "data.json"
 ARRAY = "<array>"  # data.json's name for a source passed in memory
 # What a fresh run replaces; anything else in the folder (the user's own files) stays.
 RUN_FILES = ("fixed_noise.npy", "steps.csv", "log.csv", "loss.png", "progress.gif",
-             "report.json", DATA_FILE)
+             "report.json", DATA_FILE, monitor.HEALTH_CSV, monitor.HEALTH_JSON,
+             monitor.HEALTH_PNG)
 RUN_GLOBS = ("samples/epoch_*.png", "tb/**/events.out.tfevents.*")
 
 
@@ -117,7 +119,8 @@ def _start_clean(run_dir: Path) -> None:
             path.unlink()
 
 
-def _check_resume_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path):
+def check_same_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path) -> None:
+    """InputError naming every field (but epochs) in which `given` differs from `saved`."""
     diff = [f.name for f in dataclasses.fields(saved)
             if f.name != "epochs" and getattr(saved, f.name) != getattr(given, f.name)]
     if diff:
@@ -129,7 +132,7 @@ def _check_resume_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path):
 
 def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool = False,
           strategy=None, verbose="auto", extra_callbacks=(),
-          cache: bool | str | os.PathLike = "auto") -> DCGAN:
+          cache: bool | str | os.PathLike = "auto", health: bool = True) -> DCGAN:
     """Train a DCGAN on `source` (see dcgan_tf.data) into `run_dir`; returns the model.
 
     resume=True continues from the run folder's checkpoint (networks, optimizers, noise RNG,
@@ -137,6 +140,7 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     which must be that data. Without resume an existing checkpoint is an error, never
     overwritten. A fresh run trains on "faces" unless told otherwise, and replaces whatever
     an earlier run without a checkpoint left in the folder. `cache`: see make_dataset.
+    `health=False` turns off the training-health monitor (dcgan_tf.monitor).
     """
     run_dir = Path(run_dir)
     has_ckpt = checkpoint.exists(run_dir)
@@ -148,7 +152,7 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     start = checkpoint.saved_epoch(run_dir) if resume else 0
     if start > 0:
         if (run_dir / "config.json").exists():
-            _check_resume_config(DCGANConfig.from_json(run_dir / "config.json"), cfg, run_dir)
+            check_same_config(DCGANConfig.from_json(run_dir / "config.json"), cfg, run_dir)
         source = _resume_source(source, run_dir)
     elif source is None:
         source = DEFAULT_SOURCE
@@ -156,6 +160,8 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
         print(f"{run_dir}: already trained for {start} epochs (epochs={cfg.epochs}); "
               "nothing to do")
         return load_run(run_dir, strategy)
+    # Before seeding: training the probes (once per cache) seeds on its own.
+    health_cb = _health_monitor(source, cfg, run_dir, start) if health else None
     # Seed first: tf.data's shuffle seeds combine with TF's global seed, so building the
     # pipeline before seeding made a run depend on what the process had seeded before.
     keras.utils.set_random_seed(cfg.seed)
@@ -173,6 +179,7 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     callbacks = [
         cb.LearningRates(),  # first: the callbacks below write the rates it adds
         step_log,
+        *([health_cb] if health_cb else []),  # before NaNGuard: it records a divergence
         cb.NaNGuard(on_diverge=step_log.write_steps),  # after StepLog: it logs the bad step
         cb.SampleGrid(z_fixed, run_dir, cfg.pixel_range),
         keras.callbacks.TensorBoard(str(run_dir / "tb"), write_graph=False),
@@ -182,6 +189,24 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     gan.fit(batches, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps,
             callbacks=callbacks, verbose=verbose, shuffle=False)
     return gan
+
+
+def _health_monitor(source, cfg: DCGANConfig, run_dir: Path, start: int):
+    """The health monitor for a run: fixed z, real images from the source, its probes."""
+    # Up to 2,048 images read without caching, N_SAMPLES of them picked by a numpy RNG: no
+    # TF random op, so the monitor leaves the run's weights and noise exactly as they were.
+    ds = load_images(source, cfg.resolution, cfg.channels, cache="none").take(2048)
+    pool = np.stack(list(ds.as_numpy_iterator()))
+    rng = np.random.default_rng(cfg.seed + 3)
+    real = pool[rng.permutation(len(pool))[:monitor.N_SAMPLES]]
+    name, probes = procedural_name(source), None
+    if name and cfg.channels == 3:
+        from dcgan_tf.probes import get_probes
+
+        probes = get_probes(name, cfg.resolution)
+    z = fixed_noise(cfg, monitor.N_SAMPLES, seed=cfg.seed + 2)
+    return monitor.HealthMonitor(run_dir, real, z, cfg.pixel_range, probes, name or "images",
+                                 start)
 
 
 def _prepare_folder(run_dir: Path, cfg: DCGANConfig, source, fresh: bool) -> np.ndarray:

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from dcgan_tf import cli
+from dcgan_tf import cli, monitor
 from dcgan_tf.config import DCGANConfig
 
 
@@ -411,6 +411,10 @@ def test_a_run_records_its_knobs_and_resume_refuses_to_change_them(tmp_path, cap
     tiny = ["--data", "digits", "--out", str(run), "--width", "8", "--batch-size", "128"]
     knobs = ["--d-relu", "--global-pooling", "--lr", "1e-3", "--beta1", "0.9"]
     assert cli.main(["train", *tiny, "--epochs", "1", *knobs]) == 0
+    # The monitor's verdict closes the run, as health.json has it.
+    flags = monitor.read_flags(run)
+    expected = ", ".join(f"{s} from epoch {e}" for s, e in flags.items()) or "nothing flagged"
+    assert f"health monitor: {expected};" in capsys.readouterr().out
     recorded = json.loads((run / "config.json").read_text())
     paper = dataclasses.asdict(DCGANConfig())
     changed = {k for k in switches() + ["learning_rate", "beta_1"] if recorded[k] != paper[k]}

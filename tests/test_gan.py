@@ -47,6 +47,36 @@ def test_losses_match_an_independent_computation(tiny_cfg):
     assert logs["D(G(z))"] == pytest.approx(p_fake.mean(), rel=1e-4)
 
 
+def test_gradient_norms_match_an_independent_computation(tiny_cfg):
+    """The logged d_grad_norm / g_grad_norm are the L2 norms of each network's gradient of
+    its own loss, taken here with a separate tape and keras' own BCE (frozen weights)."""
+    keras.utils.set_random_seed(5)
+    gan = DCGAN(tiny_cfg)
+    gan.compile(d_optimizer=keras.optimizers.SGD(0.0), g_optimizer=keras.optimizers.SGD(0.0))
+    G, D = gan.generator, gan.discriminator
+    x = batch(tiny_cfg, seed=2)
+    twin = keras.random.SeedGenerator(0)
+    twin.state.assign(gan.noise_seed.state.numpy())
+    z = keras.random.uniform((tiny_cfg.batch_size, tiny_cfg.z_dim), -1, 1, seed=twin)
+    bce = keras.losses.BinaryCrossentropy(from_logits=True)
+    fake = G(z, training=True)
+    with tf.GradientTape() as tape:
+        real_logits, fake_logits = D(x, training=True), D(fake, training=True)
+        d_loss = bce(tf.ones_like(real_logits), real_logits) + \
+            bce(tf.zeros_like(fake_logits), fake_logits)
+    d_norm = np.sqrt(sum(np.sum(g.numpy() ** 2)
+                         for g in tape.gradient(d_loss, D.trainable_weights)))
+    with tf.GradientTape() as tape:
+        gen_logits = D(G(z, training=True), training=True)
+        g_loss = bce(tf.ones_like(gen_logits), gen_logits)
+    g_norm = np.sqrt(sum(np.sum(g.numpy() ** 2)
+                         for g in tape.gradient(g_loss, G.trainable_weights)))
+
+    logs = gan.train_on_batch(x, return_dict=True)
+    assert logs["d_grad_norm"] == pytest.approx(d_norm, rel=1e-3)
+    assert logs["g_grad_norm"] == pytest.approx(g_norm, rel=1e-3)
+
+
 def test_a_step_moves_d_and_g_the_right_way(tiny_cfg):
     """One step: D's update lowers D's loss on that very batch and pulls D(x) and D(G(z))
     apart; G's update, made against the updated D, lowers G's loss (raises D(G(z)))."""

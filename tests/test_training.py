@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from dcgan_tf import checkpoint
+from dcgan_tf import checkpoint, monitor
 from dcgan_tf.callbacks import LOGGED, TrainingDiverged
 from dcgan_tf.data import make_dataset
 from dcgan_tf.plots import read_csv_columns
@@ -44,7 +44,8 @@ def test_run_folder_holds_everything(tiny_cfg, digits, tmp_path):
     run = tmp_path / "run"
     train(tiny_cfg, digits, run, verbose=0)
     for name in ("config.json", "checkpoint.npz", "fixed_noise.npy", "steps.csv", "log.csv",
-                 "loss.png", "progress.gif", "samples/epoch_000.png", "samples/epoch_002.png"):
+                 "loss.png", "progress.gif", "samples/epoch_000.png", "samples/epoch_002.png",
+                 "health.csv", "health.json", "health.png"):
         assert (run / name).is_file(), name
     assert json.loads((run / "config.json").read_text())["width"] == 8
     steps = (run / "steps.csv").read_text().splitlines()
@@ -92,6 +93,22 @@ def test_both_learning_rates_reach_log_csv_and_tensorboard(tiny_cfg, digits, tmp
     np.testing.assert_allclose(scalars["epoch_d_lr"], [3e-4, 3e-4], rtol=1e-6)
     np.testing.assert_allclose(scalars["epoch_g_lr"], [3e-4, 3e-4], rtol=1e-6)
     assert "epoch_learning_rate" not in scalars, sorted(scalars)
+    # The health monitor's signals reach TensorBoard too, as health.csv has them.
+    health = read_csv_columns(run / "health.csv")
+    assert health["epoch"].tolist() == [1, 2]
+    for key in ("diversity_pixels", "swing", "fd_pixels", "g_grad_norm"):
+        np.testing.assert_allclose(scalars[f"epoch_health/{key}"], health[key], rtol=1e-5)
+    np.testing.assert_allclose(health["d_real"], log["D(x)"], rtol=1e-6)
+
+
+def test_the_health_monitor_leaves_training_unchanged(tiny_cfg, digits, tmp_path):
+    """The monitor reads images and renders fixed z, but draws no TF randomness: a run with
+    it ends with exactly the weights of a run without it."""
+    watched = train(tiny_cfg, digits, tmp_path / "watched", verbose=0)
+    plain = train(tiny_cfg, digits, tmp_path / "plain", verbose=0, health=False)
+    assert not (tmp_path / "plain" / "health.csv").exists()
+    for a, b in zip(weights(watched), weights(plain)):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, digits, tmp_path):
@@ -155,3 +172,4 @@ def test_nan_loss_stops_with_a_clear_message(tiny_cfg, digits, tmp_path):
     cfg = tiny_cfg.replace(learning_rate=1e12, beta_1=0.0, epochs=3)
     with pytest.raises(TrainingDiverged, match="last checkpoint"):
         train(cfg, digits, tmp_path / "nan", verbose=0)
+    assert "divergence" in monitor.read_flags(tmp_path / "nan")  # recorded before the stop

@@ -1,0 +1,156 @@
+"""The training-health monitor: its statistics against brute force, and its verdicts on
+constructed generators whose failure is known (one image, real data, a winning D, ...)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from dcgan_tf import monitor
+from dcgan_tf.callbacks import read_rows
+from dcgan_tf.data import to_model_range
+from dcgan_tf.monitor import HealthMonitor
+
+
+def faces(n, seed):
+    from dcgan_tf import procedural
+
+    images, _ = procedural.load("faces", n, seed=seed, size=32)
+    return images
+
+
+class FakeGAN:
+    """Stands in for a DCGAN: `generate` returns whatever images the test sets."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def generate(self, z):
+        return self.images[: len(z)]
+
+
+HEALTHY = {"D(x)": 0.7, "D(G(z))": 0.3, "d_grad_norm": 1.0, "g_grad_norm": 2.0}
+
+
+def run_monitor(tmp_path, samples_per_epoch, real, logs_per_epoch=None, steps=3,
+                start_epoch=0, probes=None):
+    """Drive a HealthMonitor through epochs as fit() would; returns it."""
+    gan = FakeGAN(samples_per_epoch[0])
+    z = np.zeros((len(real), 4), np.float32)
+    mon = HealthMonitor(tmp_path, real, z, probes=probes, data_name="faces",
+                        start_epoch=start_epoch, verbose=False)
+    mon.set_model(gan)
+    mon.on_train_begin()
+    for e, images in enumerate(samples_per_epoch[1:], start=start_epoch):
+        gan.images = images
+        logs = dict((logs_per_epoch or {}).get(e, HEALTHY))
+        mon.on_epoch_begin(e)
+        for b in range(steps):
+            mon.on_train_batch_end(b, {"d_loss": 1.0, "g_loss": 1.0, **logs})
+        mon.on_epoch_end(e, logs)
+    return mon
+
+
+def as_model(images):
+    return np.asarray(to_model_range(images))
+
+
+def test_statistics_match_brute_force():
+    rng = np.random.default_rng(0)
+    f = rng.normal(size=(30, 5))
+    pairs = [np.linalg.norm(f[i] - f[j]) for i in range(30) for j in range(i + 1, 30)]
+    assert monitor.diversity(f) == pytest.approx(np.mean(pairs), rel=1e-9)
+    assert monitor.diversity(np.repeat(f[:1], 30, axis=0)) == pytest.approx(0.0, abs=1e-6)
+    images = rng.integers(0, 256, (3, 16, 16, 3)).astype(np.uint8)
+    block = images[1, 2:4, 6:8, 2].astype(float).mean() / 255  # cell (1, 3), blue, pool 8
+    assert monitor.pixel_features(images)[1].reshape(8, 8, 3)[1, 3, 2] == pytest.approx(block)
+    x = np.array([-1.0, -0.995, 0.0, 0.5, 0.999, 1.0])
+    assert monitor.saturation(x) == pytest.approx(4 / 6)
+
+
+def test_real_images_as_samples_flag_nothing(tmp_path):
+    real, other = faces(512, 1), faces(512, 2)
+    mon = run_monitor(tmp_path, [as_model(other)] * 5, real)
+    assert monitor.read_flags(tmp_path) == {}
+    rows = list(read_rows(tmp_path / monitor.HEALTH_CSV))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4]
+    assert 0.9 < float(rows[-1]["diversity_pixels"]) < 1.1  # another draw of the same data
+    assert float(rows[-1]["swing"]) == 0.0  # the same samples every epoch
+    assert mon.flags == []
+
+
+def test_a_generator_that_returns_one_image_is_flagged_as_collapsed(tmp_path):
+    real = faces(512, 1)
+    one = np.repeat(as_model(faces(1, 3)), 512, axis=0)
+    run_monitor(tmp_path, [one] * 3, real)
+    flags = json.loads((tmp_path / monitor.HEALTH_JSON).read_text())["flags"]
+    assert [f["signal"] for f in flags] == ["collapse"]
+    assert flags[0]["epoch"] == 2  # low for two checks and not recovering
+    assert "0% as diverse as real faces" in flags[0]["message"]
+
+
+def test_early_blur_that_is_gaining_diversity_is_not_collapse(tmp_path):
+    """A young generator draws near-average images; while its diversity rises quickly, that
+    is learning, not collapse."""
+    real, other = faces(512, 1), as_model(faces(512, 2))
+    mean = other.mean(axis=0, keepdims=True)
+    stages = [mean + a * (other - mean) for a in (0.05, 0.2, 0.4, 0.7, 1.0)]
+    run_monitor(tmp_path, stages, real)
+    assert "collapse" not in monitor.read_flags(tmp_path)
+
+
+def test_a_d_that_always_wins_is_flagged(tmp_path):
+    real, other = faces(512, 1), as_model(faces(512, 2))
+    winning = {"D(x)": 0.99, "D(G(z))": 0.01, "d_grad_norm": 1.0, "g_grad_norm": 2.0}
+    run_monitor(tmp_path, [other] * 4, real, {0: HEALTHY, 1: winning, 2: winning})
+    assert monitor.read_flags(tmp_path) == {"d_wins": 3}  # two epochs in a row
+
+
+def test_samples_that_swing_without_improving_are_flagged_as_oscillating(tmp_path):
+    real = faces(512, 1)
+    good = as_model(faces(512, 2))
+    worse_a = np.clip(as_model(faces(512, 3)) * 0.6 + 0.3, -1, 1)
+    worse_b = np.clip(as_model(faces(512, 4)) * 0.6 - 0.3, -1, 1)
+    run_monitor(tmp_path, [good, good, worse_a, worse_b, worse_a], real)
+    assert monitor.read_flags(tmp_path) == {"oscillation": 3}
+
+
+def test_divergence_nan_and_exploding_gradients(tmp_path):
+    real, other = faces(512, 1), as_model(faces(512, 2))
+    nan = {**HEALTHY, "d_loss": math.nan}
+    run_monitor(tmp_path / "nan", [other] * 3, real, {1: nan})
+    assert monitor.read_flags(tmp_path / "nan") == {"divergence": 2}
+    exploding = {**HEALTHY, "g_grad_norm": 2.0 * 50}
+    run_monitor(tmp_path / "grad", [other] * 3, real, {1: exploding})
+    flags = json.loads((tmp_path / "grad" / monitor.HEALTH_JSON).read_text())["flags"]
+    assert flags[0]["signal"] == "divergence" and "G's is 100, 50x" in flags[0]["message"]
+
+
+def test_saturated_outputs_are_flagged(tmp_path):
+    real, other = faces(512, 1), as_model(faces(512, 2))
+    run_monitor(tmp_path, [other, np.sign(other + 1e-3)], real)
+    assert monitor.read_flags(tmp_path) == {"saturation": 1}
+
+
+def test_a_resumed_run_keeps_earlier_rows_and_flags_and_drops_later_ones(tmp_path):
+    real, other = faces(512, 1), as_model(faces(512, 2))
+    one = np.repeat(other[:1], 512, axis=0)
+    run_monitor(tmp_path, [other, other, one, one, one], real)  # collapse flagged at 3
+    assert monitor.read_flags(tmp_path) == {"collapse": 3}
+    run_monitor(tmp_path, [other, other], real, start_epoch=2)  # resumed after epoch 2
+    rows = list(read_rows(tmp_path / monitor.HEALTH_CSV))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert monitor.read_flags(tmp_path) == {}  # epoch 3's verdict was retrained away
+
+
+def test_a_short_run_of_the_papers_config_flags_nothing(tmp_path):
+    """The small profile's model, as the paper builds it, on a few thousand faces."""
+    from dcgan_tf.config import DCGANConfig
+    from dcgan_tf.train import train
+
+    cfg = DCGANConfig.profile("small", epochs=3)
+    train(cfg, "faces:3000", tmp_path / "paper", verbose=0)
+    assert monitor.read_flags(tmp_path / "paper") == {}
+    rows = read_rows(tmp_path / "paper" / monitor.HEALTH_CSV)
+    assert len(rows) == 3 and float(rows[-1]["diversity_probes"]) > monitor.COLLAPSE_BELOW
