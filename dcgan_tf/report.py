@@ -9,20 +9,29 @@ with numbers instead of by eye:
   at zero).
 * Does the generator draw every attribute about as often as the data has it? A collapsed
   generator (one face over and over) shows up as rates near 0 or 1.
+
+`ScoreLog` measures the same after every epoch of a run (the ablation runner's curves).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import keras
 import numpy as np
 
+from dcgan_tf import checkpoint, probes, procedural
+from dcgan_tf.callbacks import append_csv, keep_rows, read_rows
 from dcgan_tf.fileio import write_text
+from dcgan_tf.latent import render
+from dcgan_tf.train import fixed_noise, load_run
 
 REAL_SEEDS = (9_001, 9_002)  # held-out draws: neither the GAN's (0, 1) nor the probes' seeds
 NOISE_SEED = 12_345  # the latent vectors of the scored samples
+SCORES_FILE = "scores.csv"  # ScoreLog's per-epoch scores in a run folder
 
 
 @dataclass
@@ -54,40 +63,103 @@ class RunReport:
         return "\n".join(lines)
 
 
+class Scorer:
+    """What scoring a generator against procedural `name` data needs, prepared once.
+
+    The probes at the model's resolution, the features of n held-out real images
+    (REAL_SEEDS[0]) and n latent vectors (NOISE_SEED): score_run and ScoreLog both score
+    through this, so a per-epoch FD and the final report's FD are the same measurement.
+    """
+
+    def __init__(self, cfg, name: str = "faces", n: int = 2_000, where="this run"):
+        if cfg.channels != 3:
+            raise ValueError(f"{where}: the {name} probes read RGB images, this run has "
+                             f"{cfg.channels} channel(s)")
+        if n < 2:
+            raise ValueError(f"n={n}: need at least two images per set")
+        self.name, self.n, self.resolution = name, n, cfg.resolution
+        self.probe = probes.get_probes(name, cfg.resolution)
+        self.real, _ = procedural.load(name, n, seed=REAL_SEEDS[0], size=cfg.resolution)
+        self.real_features = self.probe.features(self.real)
+        self.z = fixed_noise(cfg, n, NOISE_SEED)
+
+    def images(self, gan) -> np.ndarray:
+        """The generator's uint8 images for the scorer's fixed latent vectors."""
+        return render(gan, self.z)
+
+    def fd(self, images) -> float:
+        """Probe Frechet distance of `images` to the held-out real draw."""
+        return probes.frechet_distance(self.probe.features(images), self.real_features)
+
+    def rates(self, images) -> dict[str, float]:
+        """Share of `images` in which the probes see each binary attribute."""
+        return self.probe.attribute_rates(images)
+
+
 def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
     """Score the last checkpoint of `run_dir` against procedural `name` data; writes
     RUN/report.json and returns the report."""
-    import keras
-
-    from dcgan_tf import checkpoint, procedural, probes
-    from dcgan_tf.latent import render
-    from dcgan_tf.train import build_gan, fixed_noise, load_run
+    from dcgan_tf.train import build_gan  # looked up per call: tests wrap it
 
     run_dir = Path(run_dir)
     gan = load_run(run_dir)
     cfg = gan.cfg
-    if cfg.channels != 3:
-        raise ValueError(f"{run_dir}: the {name} probes read RGB images, this run has "
-                         f"{cfg.channels} channel(s)")
-    if n < 2:
-        raise ValueError(f"n={n}: need at least two images per set")
-    probe = probes.get_probes(name, cfg.resolution)
-    real, _ = procedural.load(name, n, seed=REAL_SEEDS[0], size=cfg.resolution)
+    scorer = Scorer(cfg, name, n, where=run_dir)
     real2, _ = procedural.load(name, n, seed=REAL_SEEDS[1], size=cfg.resolution)
-    z = fixed_noise(cfg, n, NOISE_SEED)
-    fake = render(gan, z)
+    fake = scorer.images(gan)
     # Seeded as train() seeds it before building: exactly the generator the run started
     # from, so the figure does not depend on what the process drew before.
     keras.utils.set_random_seed(cfg.seed)
-    untrained = render(build_gan(cfg), z)
-
-    real_feats = probe.features(real)
-    fd = {key: probes.frechet_distance(probe.features(images), real_feats)
-          for key, images in (("trained", fake), ("untrained", untrained), ("real", real2))}
+    untrained = scorer.images(build_gan(cfg))
     report = RunReport(
         name=name, resolution=cfg.resolution, n=n,
         epochs=checkpoint.saved_epoch(run_dir),
-        fd_trained=fd["trained"], fd_untrained=fd["untrained"], fd_real_vs_real=fd["real"],
-        rates_generated=probe.attribute_rates(fake), rates_real=probe.attribute_rates(real))
+        fd_trained=scorer.fd(fake), fd_untrained=scorer.fd(untrained),
+        fd_real_vs_real=scorer.fd(real2),
+        rates_generated=scorer.rates(fake), rates_real=scorer.rates(scorer.real))
     write_text(run_dir / "report.json", json.dumps(asdict(report), indent=1) + "\n")
     return report
+
+
+class ScoreLog(keras.callbacks.Callback):
+    """Scores the generator after every epoch: one row per epoch in RUN/scores.csv.
+
+    Columns: epoch, fd (probe FD, see Scorer), rate_<attribute> per binary attribute and
+    train_seconds: the time spent in training steps so far, from each epoch's start to its
+    last step (not the end-of-epoch callbacks, not the scoring). A resumed run first drops
+    the rows past its checkpoint, as StepLog does, and carries the time on.
+    """
+
+    def __init__(self, run_dir, name: str = "faces", n: int = 500):
+        super().__init__()
+        self.path = Path(run_dir) / SCORES_FILE
+        self.name, self.n = name, n
+        self.scorer, self.seconds, self.resumed = None, 0.0, False
+        self.start = self.last_step = 0.0
+
+    def on_train_begin(self, logs=None):
+        self.scorer = Scorer(self.model.cfg, self.name, self.n, where=self.path.parent)
+        self.resumed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if not self.resumed:  # the first epoch of this fit() is the one resumed from
+            keep_rows(self.path, "epoch", epoch)
+            self.seconds = _last_seconds(self.path)
+            self.resumed = True
+        self.start = self.last_step = time.perf_counter()
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.last_step = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds += self.last_step - self.start
+        images = self.scorer.images(self.model)
+        rates = {f"rate_{k}": v for k, v in self.scorer.rates(images).items()}
+        row = {"epoch": epoch + 1, "fd": self.scorer.fd(images), **rates,
+               "train_seconds": round(self.seconds, 3)}
+        append_csv(self.path, [row], list(row))
+
+
+def _last_seconds(path: Path) -> float:
+    rows = read_rows(path)
+    return float(rows[-1]["train_seconds"]) if rows else 0.0

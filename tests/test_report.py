@@ -1,12 +1,14 @@
 """The main job's report: probe Frechet distances and attribute rates of a trained run."""
 
+import csv
 import json
 
 import numpy as np
 import pytest
 
-from dcgan_tf import cli, probes, procedural, report
+from dcgan_tf import cli, plots, probes, procedural, report
 from dcgan_tf.config import DCGANConfig
+from dcgan_tf.data import to_uint8
 from dcgan_tf.train import fixed_noise, load_run, train
 
 SIZE = 32  # the probes test_probes.py trains for the session are reused at this size
@@ -71,3 +73,36 @@ def test_cli_on_faces_prints_the_report(tmp_path, capsys):
     assert code == 0
     out = capsys.readouterr().out
     assert "probe Frechet distance" in out and (run / "report.json").is_file()
+
+
+def test_score_log_scores_every_epoch_as_score_run_does(tmp_path):
+    run, n = tmp_path / "scored", 80
+    cfg = DCGANConfig(resolution=SIZE, width=8, batch_size=64, epochs=2)
+    train(cfg, "faces:256", run, verbose=0, extra_callbacks=[report.ScoreLog(run, "faces", n)])
+    cols = plots.read_csv_columns(run / report.SCORES_FILE)
+    np.testing.assert_array_equal(cols["epoch"], [1, 2])
+    assert cols["fd"][0] != cols["fd"][1]  # each epoch scores the generator of that epoch
+    assert 0 < cols["train_seconds"][0] < cols["train_seconds"][1]
+    assert cols["fd"][-1] == pytest.approx(report.score_run(run, "faces", n=n).fd_trained)
+    # The same score computed from scratch: a fresh real draw, the checkpoint's generator.
+    probe = probes.get_probes("faces", SIZE)
+    real, _ = procedural.make("faces", n, seed=report.REAL_SEEDS[0], size=SIZE)
+    fake = to_uint8(load_run(run).generate(fixed_noise(cfg, n, report.NOISE_SEED)))
+    assert cols["fd"][-1] == pytest.approx(probes.probe_fd(probe, fake, real), rel=1e-3)
+    for key, rate in probe.attribute_rates(fake).items():
+        assert cols[f"rate_{key}"][-1] == pytest.approx(rate)
+
+    # A row past the checkpoint (as an older checkpoint restored by hand leaves) is dropped
+    # on resume, the epoch is scored again, and the training time carries on.
+    with open(run / report.SCORES_FILE, newline="") as f:
+        header = next(csv.reader(f))
+    stale = {key: 999 for key in header} | {"epoch": 3, "fd": -1}
+    with open(run / report.SCORES_FILE, "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=header).writerow(stale)
+    train(cfg.replace(epochs=3), None, run, resume=True, verbose=0,
+          extra_callbacks=[report.ScoreLog(run, "faces", n)])
+    resumed = plots.read_csv_columns(run / report.SCORES_FILE)
+    np.testing.assert_array_equal(resumed["epoch"], [1, 2, 3])
+    np.testing.assert_array_equal(resumed["fd"][:2], cols["fd"])
+    assert resumed["fd"][2] > 0
+    assert cols["train_seconds"][1] < resumed["train_seconds"][2] < 999

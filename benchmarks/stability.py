@@ -1,0 +1,78 @@
+"""The stability ablation: break one DCGAN guideline at a time and measure what fails.
+
+    python benchmarks/stability.py                                  # everything, 3 seeds
+    python benchmarks/stability.py --configs paper no_g_batchnorm lr_1e-3 --seeds 2
+    python benchmarks/stability.py --profile full --data rooms:20000 --epochs 10  # GPU
+
+Every configuration (dcgan_tf.ablation.ABLATIONS: the paper's; each guideline switch of
+PAPER.md 3 flipped alone; Adam lr 1e-3 and beta1 0.9 from PAPER.md 4) trains with each seed
+on the same procedural data for the same number of epochs. Per run and epoch it records the
+probe FD of --score-n samples against held-out real images and the probes' attribute rates
+(dcgan_tf.report.ScoreLog), the health monitor's signals (dcgan_tf.monitor), D(x) and
+D(G(z)), and the time spent in training steps. It prints, per configuration, the final FD
+mean ± sd over the seeds that finished, the share of seeds the monitor flagged for each
+signal (a diverged run counts as divergence) and the mean training minutes.
+
+Written to --out: <config>/seed<k>/ (ordinary run folders), results.csv (one row per
+config x seed x epoch), summary.md (the table), fd_curves.png and final_grids.png. Re-running
+the same command skips finished runs and resumes interrupted ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from dcgan_tf import ablation  # noqa: E402
+from dcgan_tf.config import PROFILES, DCGANConfig, InputError  # noqa: E402
+from dcgan_tf.paths import runs_dir  # noqa: E402
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--configs", nargs="+", default=list(ablation.ABLATIONS),
+                    metavar="NAME", help="ablations to run (default: all of "
+                    + ", ".join(ablation.ABLATIONS) + ")")
+    ap.add_argument("--seeds", type=int, default=3, help="seeds per config: 0..N-1")
+    ap.add_argument("--data", default=ablation.SOURCE,
+                    help=f"training data (default {ablation.SOURCE}); FD needs faces:N or "
+                    "rooms:N, other data get the monitor's signals only")
+    ap.add_argument("--epochs", type=int, default=ablation.EPOCHS,
+                    help=f"epochs per run (default {ablation.EPOCHS}, chapter 4's budget)")
+    ap.add_argument("--out", default=str(runs_dir() / "stability"),
+                    help="the sweep's folder (default: RUNS/stability, RUNS being "
+                    "$DCGAN_RUNS or the checkout's runs/; chapter 4 reuses its seed-0 runs)")
+    ap.add_argument("--score-n", type=int, default=500, help="images scored per epoch")
+    ap.add_argument("--profile", choices=PROFILES, help="model size (default: DCGAN_PROFILE "
+                    "or small)")
+    ap.add_argument("--width", type=int, help="override the profile's width (tiny runs)")
+    ap.add_argument("--batch-size", type=int, help="override the profile's batch size")
+    args = ap.parse_args(argv)
+
+    overrides = {k: v for k, v in (("width", args.width), ("batch_size", args.batch_size))
+                 if v is not None}
+    start = time.perf_counter()
+    try:
+        base = DCGANConfig.profile(args.profile, **overrides)
+        ablation.run_ablation(args.configs, args.seeds, args.data, args.out, base=base,
+                              epochs=args.epochs, score_n=args.score_n)
+        _, table = ablation.analyse(args.out)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print()
+    print(table)
+    out = args.out.rstrip("/")
+    print(f"{len(args.configs)} configs x {args.seeds} seeds in "
+          f"{(time.perf_counter() - start) / 60:.1f} min. Per epoch: {out}/results.csv; "
+          f"table: {out}/summary.md; figures: {out}/fd_curves.png, {out}/final_grids.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

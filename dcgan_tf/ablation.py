@@ -1,0 +1,330 @@
+"""The stability lab's ablation runner: break one guideline at a time, over several seeds.
+
+`run_ablation` trains every configuration x seed on the same data and budget into
+OUT/<config>/seed<k>/, each with a ScoreLog (dcgan_tf.report: per-epoch probe FD, attribute
+rates, training time) beside the health monitor every run has (dcgan_tf.monitor). A sweep
+is resumable: finished runs are skipped, interrupted ones resume, and a run that diverges
+is recorded as such and the sweep goes on. `collect` joins every run's per-epoch files
+into OUT/results.csv, `summarise` turns them into one row per configuration (summary.md),
+and `fd_curves` / `final_grids` draw them. benchmarks/stability.py is the command line.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dcgan_tf import checkpoint, monitor, plots
+from dcgan_tf.callbacks import TrainingDiverged, read_rows
+from dcgan_tf.config import DCGANConfig, InputError
+from dcgan_tf.data import procedural_name
+from dcgan_tf.fileio import write_text
+from dcgan_tf.report import SCORES_FILE, ScoreLog
+from dcgan_tf.train import check_same_config, train_or_load
+
+STATUS_FILE = "ablation.json"  # per run: its config name, overrides, seed and outcome
+
+
+def guideline_switches() -> list[str]:
+    """The boolean guideline switches of DCGANConfig, in field order."""
+    paper = DCGANConfig()
+    return [s for s in paper.guideline_switches() if isinstance(getattr(paper, s), bool)]
+
+
+def _ablations() -> dict[str, dict]:
+    paper = DCGANConfig()
+    table = {"paper": {}}
+    for name in guideline_switches():
+        on = getattr(paper, name)  # a guideline the paper follows is named by its removal
+        table[f"no_{name}" if on else name] = {name: not on}
+    # The paper's own failed first try: BN on every layer "resulted in sample oscillation
+    # and model instability", fixed by leaving out G's output and D's input.
+    table["bn_everywhere"] = {"bn_on_g_output": True, "bn_on_d_input": True}
+    table["lr_1e-3"] = {"learning_rate": 1e-3}  # "0.001 was too high"
+    table["beta1_0.9"] = {"beta_1": 0.9}  # "0.9 resulted in training oscillation"
+    return table
+
+
+ABLATIONS = _ablations()  # name -> DCGANConfig overrides; "paper" is the baseline
+# The teachable subset chapter 4 trains, and the budget the chapter and the benchmark share
+# (same settings, same folder: the chapter reuses the benchmark's seed-0 runs).
+LAB = ("paper", "no_g_batchnorm", "bn_everywhere", "d_relu", "pooling", "lr_1e-3",
+       "beta1_0.9")
+SOURCE, EPOCHS = "faces:4000", 4
+
+
+# ---------------------------------------------------------------------------- training
+
+
+def run_config(name: str, seed: int, base: DCGANConfig) -> DCGANConfig:
+    """The config of ablation `name` for one seed: `base` with its overrides."""
+    if name not in ABLATIONS:
+        raise InputError(f"unknown ablation {name!r}; expected one of {list(ABLATIONS)}")
+    return base.replace(**ABLATIONS[name], seed=seed)
+
+
+def run_ablation(names, seeds, source, out_dir, base: DCGANConfig | None = None,
+                 epochs: int | None = None, score_n: int = 500, verbose=0) -> list[dict]:
+    """Train every name x seed (ABLATIONS names; `seeds` a count or a list of seeds) on
+    `source` into out_dir/<name>/seed<k>/ and return one status dict per run.
+
+    `base` defaults to the DCGAN_PROFILE profile, `epochs` to its epochs. Finished and
+    diverged runs are skipped, interrupted ones resume. `verbose` is Keras' fit verbosity.
+    """
+    base = base or DCGANConfig.profile()
+    base = base.replace(epochs=epochs) if epochs else base
+    data_name = procedural_name(source)  # None: no probes, so no FD (e.g. CelebA)
+    seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
+    jobs = [(name, seed) for name in names for seed in seeds]
+    for name, _ in jobs:
+        run_config(name, 0, base)  # every name checked before the first run trains
+    statuses = []
+    for i, (name, seed) in enumerate(jobs, 1):
+        run_dir = Path(out_dir) / name / f"seed{seed}"
+        start = time.perf_counter()
+        status = _run_one(name, run_config(name, seed, base), source, run_dir, data_name,
+                          score_n, verbose)
+        fd = _last_fd(run_dir)
+        print(f"[{i}/{len(jobs)}] {name} seed {seed}: {status['status']}, FD "
+              f"{fd:.2f}, {time.perf_counter() - start:.0f} s", flush=True)
+        statuses.append(status)
+    return statuses
+
+
+def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, verbose) -> dict:
+    previous = read_status(run_dir)
+    if previous.get("status") == "diverged":
+        return previous | {"skipped": True}  # a divergence is this run's result
+    if (run_dir / "config.json").is_file():  # a folder of another sweep is not reused
+        check_same_config(DCGANConfig.from_json(run_dir / "config.json"), cfg, run_dir)
+    if checkpoint.saved_epoch(run_dir) >= cfg.epochs:
+        return _write_status(run_dir, name, cfg, "done") | {"skipped": True}
+    status, message = "done", ""
+    try:
+        train_or_load(cfg, source, run_dir, verbose=verbose,
+                      extra_callbacks=[ScoreLog(run_dir, data_name, score_n)] if data_name
+                      else [])
+    except TrainingDiverged as err:  # its rows so far are kept; the sweep goes on
+        status, message = "diverged", str(err)
+    return _write_status(run_dir, name, cfg, status, message) | {"skipped": False}
+
+
+def _write_status(run_dir: Path, name, cfg, status, message="") -> dict:
+    record = {"config": name, "overrides": ABLATIONS[name], "seed": cfg.seed,
+              "epochs": cfg.epochs, "status": status, "message": message}
+    write_text(run_dir / STATUS_FILE, json.dumps(record, indent=1) + "\n")
+    return record
+
+
+def read_status(run_dir) -> dict:
+    """A run's ablation.json ({} if it has none yet)."""
+    path = Path(run_dir) / STATUS_FILE
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _last_fd(run_dir: Path) -> float:
+    rows = read_rows(run_dir / SCORES_FILE)
+    return float(rows[-1]["fd"]) if rows else math.nan
+
+
+# ------------------------------------------------------------------------------ results
+
+
+def _number(text):
+    """A CSV cell as a float (None if empty)."""
+    return float(text) if text not in ("", None) else None
+
+
+def run_dirs(out_dir) -> list[Path]:
+    """The run folders of a sweep: ABLATIONS order, then other names; seeds in order."""
+    order = {name: i for i, name in enumerate(ABLATIONS)}
+    configs = sorted((p for p in Path(out_dir).iterdir() if p.is_dir()),
+                     key=lambda p: (order.get(p.name, len(order)), p.name))
+    return [run for config in configs
+            for run in sorted(config.glob("seed*"), key=lambda p: int(p.name[4:]))
+            if (run / STATUS_FILE).is_file() or (run / SCORES_FILE).is_file()]
+
+
+def _status(run_dir: Path, record: dict) -> str:
+    """"diverged", "done" (trained to its budget) or "partial" (interrupted, or running)."""
+    if record.get("status") == "diverged":
+        return "diverged"
+    epochs = record.get("epochs")
+    done = epochs is not None and checkpoint.saved_epoch(run_dir) >= epochs
+    return "done" if done else "partial"
+
+
+def _run_rows(run_dir: Path) -> list[dict]:
+    flags = monitor.read_flags(run_dir)
+    common = {"config": run_dir.parent.name, "seed": int(run_dir.name[4:]),
+              "status": _status(run_dir, read_status(run_dir)),
+              **{f"flag_{s}": flags.get(s) for s in monitor.SIGNALS}}
+    health = {int(float(r["epoch"])): r for r in read_rows(run_dir / monitor.HEALTH_CSV)}
+    log = {int(float(r["epoch"])): r for r in read_rows(run_dir / "log.csv")}
+    scores = {int(float(r["epoch"])): r for r in read_rows(run_dir / SCORES_FILE)}
+    rows = []
+    for epoch in sorted(scores or health):  # health alone where nothing scores the data
+        score = scores.get(epoch, {})
+        row = {**common, "epoch": epoch}
+        extra = {**health.get(epoch, {}), **score}
+        extra.update({k: log.get(epoch, {}).get(k, "") for k in ("d_loss", "g_loss", "D(x)",
+                                                                 "D(G(z))")})
+        row.update({k: _number(v) for k, v in extra.items() if k != "epoch"})
+        rows.append(row)
+    # A run that diverged in its first epoch still counts: one row, before training.
+    return rows or [{**common, "epoch": 0}]
+
+
+def collect(out_dir) -> list[dict]:
+    """One row per config x seed x epoch: scores.csv joined with health.csv, log.csv's
+    losses and D(x)/D(G(z)), the run's status and the monitor's first flagged epoch per
+    signal (flag_<signal>, None if never). Also written to out_dir/results.csv."""
+    rows = [row for run in run_dirs(out_dir) for row in _run_rows(run)]
+    fields = list(dict.fromkeys(k for row in rows for k in row))
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fields)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(Path(out_dir) / "results.csv", text.getvalue())
+    return rows
+
+
+def _runs(rows) -> dict[str, dict[int, list[dict]]]:
+    """config -> seed -> its rows by epoch (first-seen order of configs and seeds)."""
+    runs: dict = {}
+    for row in rows:
+        runs.setdefault(row["config"], {}).setdefault(row["seed"], []).append(row)
+    for seeds in runs.values():
+        for seed_rows in seeds.values():
+            seed_rows.sort(key=lambda r: r["epoch"])
+    return runs
+
+
+def summarise(rows) -> list[dict]:
+    """Per config: seeds, final FD mean and sd over the seeds that finished (finished),
+    the share of seeds the monitor flagged per signal (a diverged run counts for
+    "divergence" even unflagged) and the mean training minutes."""
+    summary = []
+    for config, seeds in _runs(rows).items():
+        finals = [r[-1] for r in seeds.values()]
+        fds = [r["fd"] for r in finals if r["status"] == "done" and r.get("fd") is not None]
+        entry = {"config": config, "seeds": len(finals), "finished": len(fds),
+                 "fd_mean": float(np.mean(fds)) if fds else math.nan,
+                 "fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else math.nan}
+        for signal in monitor.SIGNALS:
+            hit = [r.get(f"flag_{signal}") is not None
+                   or (signal == "divergence" and r["status"] == "diverged") for r in finals]
+            entry[signal] = float(np.mean(hit))
+        entry["minutes"] = float(np.mean([(r.get("train_seconds") or 0.0) / 60
+                                          for r in finals]))
+        summary.append(entry)
+    return summary
+
+
+def markdown(summary) -> str:
+    """summarise()'s rows as a markdown table (flag columns: seeds flagged / seeds)."""
+    head = ["config", "seeds", "final FD (mean ± sd)", *monitor.SIGNALS, "train min"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for s in summary:
+        fd = "n/a" if math.isnan(s["fd_mean"]) else f"{s['fd_mean']:.1f}"
+        if not math.isnan(s["fd_sd"]):
+            fd += f" ± {s['fd_sd']:.1f}"
+        if s["finished"] < s["seeds"]:
+            fd += f" ({s['finished']} of {s['seeds']} finished)"
+        flags = [f"{round(s[k] * s['seeds'])}/{s['seeds']}" for k in monitor.SIGNALS]
+        cells = [s["config"], str(s["seeds"]), fd, *flags, f"{s['minutes']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------ figures
+
+
+def fd_curves(rows, path) -> Path:
+    """Probe FD per epoch, one line per config: the mean over seeds, a band from the
+    lowest to the highest seed."""
+    import matplotlib
+
+    fig, (ax,) = plots.new_figure(path, 1, 1, (9, 5))
+    palette = matplotlib.colormaps["tab20"]  # 20 colours: every ablation gets its own
+    for i, (config, seeds) in enumerate(_runs(rows).items()):
+        by_epoch: dict = {}
+        for r in (r for seed_rows in seeds.values() for r in seed_rows):
+            if r.get("fd") is not None:
+                by_epoch.setdefault(r["epoch"], []).append(r["fd"])
+        if not by_epoch:
+            continue
+        epochs = sorted(by_epoch)
+        values = [np.asarray(by_epoch[e]) for e in epochs]
+        colour = "black" if config == "paper" else palette(i % 20)
+        ax.plot(epochs, [v.mean() for v in values], color=colour, label=config,
+                lw=2.5 if config == "paper" else 1.3)
+        ax.fill_between(epochs, [v.min() for v in values], [v.max() for v in values],
+                        color=colour, alpha=0.15)
+    ax.set(xlabel="epoch", ylabel="probe FD (log scale; lower is closer to the data)",
+           yscale="log", title="Probe FD per configuration (mean over seeds, band: range)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    plots.save_figure(fig, path)
+    return Path(path)
+
+
+def final_grids(out_dir, path, ncols: int = 4) -> Path:
+    """The last sample grid of each config's first seed, side by side."""
+    from PIL import Image
+
+    panels = []
+    seen = set()
+    for run in run_dirs(out_dir):
+        grids = sorted((run / "samples").glob("epoch_*.png"))
+        if run.parent.name in seen or not grids:
+            continue
+        seen.add(run.parent.name)
+        status = read_status(run).get("status", "")
+        title = f"{run.parent.name} ({run.name}, epoch {int(grids[-1].stem[6:])}" \
+                + (", diverged)" if status == "diverged" else ")")
+        panels.append((title, np.asarray(Image.open(grids[-1]).convert("RGB"))))
+    if not panels:
+        raise InputError(f"{out_dir}: no run folders with sample grids")
+    ncols = min(ncols, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plots.new_figure(path, nrows, ncols, (3.2 * ncols, 3.4 * nrows))
+    axes = axes.ravel()
+    for ax in axes:
+        ax.set_axis_off()
+    for ax, (title, image) in zip(axes, panels):
+        ax.imshow(image, interpolation="nearest")
+        ax.set_title(title, fontsize=8)
+    plots.save_figure(fig, path)
+    return Path(path)
+
+
+def analyse(out_dir) -> tuple[list[dict], str]:
+    """collect + summarise a sweep, write summary.md, fd_curves.png and final_grids.png;
+    returns the summary rows and the markdown table."""
+    out_dir = Path(out_dir)
+    rows = collect(out_dir)
+    summary = summarise(rows)
+    table = markdown(summary)
+    write_text(out_dir / "summary.md", table)
+    fd_curves(rows, out_dir / "fd_curves.png")
+    final_grids(out_dir, out_dir / "final_grids.png")
+    return summary, table
+
+
+def verdicts(out_dir, seed: int = 0) -> dict[str, list[str]]:
+    """config -> the monitor's messages for its run with `seed`, in the order they came
+    ([] when the monitor flagged nothing)."""
+    out = {}
+    for run in run_dirs(out_dir):
+        if run.name == f"seed{seed}":
+            path = run / monitor.HEALTH_JSON
+            flags = json.loads(path.read_text())["flags"] if path.is_file() else []
+            out[run.parent.name] = [f["message"] for f in flags]
+    return out

@@ -1,0 +1,170 @@
+"""The ablation runner: sweeps that score every epoch, resume, survive a divergence."""
+
+import dataclasses
+import importlib.util
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dcgan_tf import ablation, checkpoint, monitor, plots, report
+from dcgan_tf.config import DCGANConfig
+
+DATA, N = "faces:256", 80  # N: just above the probes' 64 features, for a covariance
+BASE = DCGANConfig(resolution=32, width=8, batch_size=64, epochs=1)
+# The guideline switches of PAPER.md 3 the config had when the ablation runner was written.
+KNOWN_SWITCHES = ("g_batchnorm", "d_batchnorm", "bn_on_g_output", "bn_on_d_input", "pooling",
+                  "hidden_dense", "g_leaky_relu", "d_relu", "g_sigmoid_output")
+
+
+def _scores(run):
+    return plots.read_csv_columns(run / report.SCORES_FILE)
+
+
+def test_ablations_flip_each_guideline_switch_alone():
+    broken = {name: DCGANConfig(**overrides).broken_guidelines()
+              for name, overrides in ablation.ABLATIONS.items()}
+    # One combination on purpose: the paper's first try, BN on every layer.
+    assert sorted(broken.pop("bn_everywhere")) == ["bn_on_d_input", "bn_on_g_output"]
+    assert all(len(b) <= 1 for b in broken.values()), broken
+    flipped = [b[0] for b in broken.values() if b]
+    names = [f.name for f in dataclasses.fields(DCGANConfig)]
+    every_switch = names[names.index("g_batchnorm"):names.index("batch_size")]
+    assert sorted(flipped) == sorted(every_switch)  # a switch added later is in by itself
+    assert set(KNOWN_SWITCHES) <= set(flipped)
+    assert ablation.ABLATIONS["paper"] == {}
+    assert DCGANConfig(**ablation.ABLATIONS["no_g_batchnorm"]).g_batchnorm is False
+    assert ablation.ABLATIONS["lr_1e-3"] == {"learning_rate": 1e-3}
+    assert ablation.ABLATIONS["beta1_0.9"] == {"beta_1": 0.9}
+
+
+def test_a_sweep_scores_every_run_and_resumes_without_retraining(tmp_path, capsys):
+    out, names = tmp_path / "sweep", ["paper", "no_g_batchnorm"]
+    ablation.run_ablation(names, 1, DATA, out, base=BASE, score_n=N)
+    runs = [out / name / "seed0" for name in names]
+    assert DCGANConfig.from_json(runs[1] / "config.json").g_batchnorm is False
+    first = [_scores(run) for run in runs]
+    for scores in first:
+        np.testing.assert_array_equal(scores["epoch"], [1])
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("[2/2] no_g_batchnorm seed 0: done, FD ") for line in lines)
+
+    mtimes = [(run / checkpoint.CHECKPOINT).stat().st_mtime_ns for run in runs]
+    statuses = ablation.run_ablation(names, 1, DATA, out, base=BASE, score_n=N)
+    assert [s["skipped"] for s in statuses] == [True, True]
+    assert [(run / checkpoint.CHECKPOINT).stat().st_mtime_ns for run in runs] == mtimes
+    assert [_scores(run)["fd"].tolist() for run in runs] == [s["fd"].tolist() for s in first]
+
+    # A larger budget resumes each run: its first epoch is neither retrained nor repeated.
+    ablation.run_ablation(names, 1, DATA, out, base=BASE, epochs=2, score_n=N)
+    for run, before in zip(runs, first):
+        scores = _scores(run)
+        np.testing.assert_array_equal(scores["epoch"], [1, 2])
+        assert scores["fd"][0] == before["fd"][0]
+        assert scores["train_seconds"][1] > scores["train_seconds"][0]
+        assert checkpoint.saved_epoch(run) == 2
+
+
+class _NaNAfterFirstEpoch(report.ScoreLog):
+    """Scores as usual, then (for the "nan" config) poisons G after epoch 1's checkpoint."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.path.parent.parent.name == "nan" and epoch == 0:
+            weight = self.model.generator.trainable_weights[0]
+            weight.assign(np.full(weight.shape, np.nan, np.float32))
+
+
+def test_a_diverging_run_is_recorded_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setitem(ablation.ABLATIONS, "nan", {})
+    monkeypatch.setattr(ablation, "ScoreLog", _NaNAfterFirstEpoch)
+    out = tmp_path / "sweep"
+    statuses = ablation.run_ablation(["nan", "paper"], [0], DATA, out, base=BASE, epochs=2,
+                                     score_n=N)
+    assert [s["status"] for s in statuses] == ["diverged", "done"]
+    bad = out / "nan" / "seed0"
+    assert "diverged" in ablation.read_status(bad)["message"]
+    np.testing.assert_array_equal(_scores(bad)["epoch"], [1])  # its epoch before is kept
+    assert monitor.read_flags(bad).get("divergence") == 2
+    np.testing.assert_array_equal(_scores(out / "paper" / "seed0")["epoch"], [1, 2])
+
+    mtime = (bad / checkpoint.CHECKPOINT).stat().st_mtime_ns
+    again = ablation.run_ablation(["nan"], [0], DATA, out, base=BASE, epochs=2, score_n=N)
+    assert again[0]["skipped"] and again[0]["status"] == "diverged"
+    assert (bad / checkpoint.CHECKPOINT).stat().st_mtime_ns == mtime
+
+    rows = ablation.collect(out)
+    assert [(r["config"], r["epoch"], r["status"]) for r in rows] == [
+        ("paper", 1, "done"), ("paper", 2, "done"), ("nan", 1, "diverged")]
+    assert all(0 <= r["D(x)"] <= 1 and 0 <= r["d_real"] <= 1 for r in rows)
+    assert rows[2]["flag_divergence"] == 2 and rows[0]["flag_divergence"] is None
+    assert (out / "results.csv").read_text().count("\n") == 1 + len(rows)
+    summary = {s["config"]: s for s in ablation.summarise(rows)}
+    assert summary["nan"]["divergence"] == 1.0 and summary["nan"]["finished"] == 0
+    assert math.isnan(summary["nan"]["fd_mean"])
+    assert summary["paper"]["fd_mean"] == pytest.approx(rows[1]["fd"])
+
+
+def test_summarise_against_numpy():
+    rng = np.random.default_rng(0)
+    rows = []
+    for config in ("a", "b"):
+        for seed in range(3):
+            for epoch in (2, 3, 1):  # out of order: "final" must mean the last epoch
+                rows.append({"config": config, "seed": seed, "epoch": epoch, "status": "done",
+                             "fd": float(rng.uniform(10, 100)),
+                             "train_seconds": 60.0 * epoch + seed,
+                             **{f"flag_{s}": None for s in monitor.SIGNALS}})
+    rows = [r for r in rows if not (r["config"] == "b" and r["seed"] == 2 and r["epoch"] == 3)]
+    for r in rows:
+        if r["config"] == "b" and r["seed"] == 2:
+            r["status"] = "diverged"
+        if r["config"] == "a" and r["seed"] == 1:
+            r["flag_collapse"] = 2
+    final = {(r["config"], r["seed"]): r for r in rows if r["epoch"] == 3}
+    a = [final["a", s]["fd"] for s in range(3)]
+    b = [final["b", s]["fd"] for s in range(2)]
+
+    got = {s["config"]: s for s in ablation.summarise(rows)}
+    assert got["a"]["fd_mean"] == pytest.approx(np.mean(a))
+    assert got["a"]["fd_sd"] == pytest.approx(np.std(a, ddof=1))
+    assert got["b"]["fd_mean"] == pytest.approx(np.mean(b))
+    assert got["b"]["fd_sd"] == pytest.approx(np.std(b, ddof=1))
+    assert (got["b"]["seeds"], got["b"]["finished"]) == (3, 2)
+    assert got["a"]["collapse"] == pytest.approx(1 / 3) and got["b"]["collapse"] == 0
+    assert got["b"]["divergence"] == pytest.approx(1 / 3) and got["a"]["divergence"] == 0
+    assert got["a"]["minutes"] == pytest.approx(np.mean([180, 181, 182]) / 60)
+    assert got["b"]["minutes"] == pytest.approx(np.mean([180, 181, 122]) / 60)
+    table = ablation.markdown(ablation.summarise(rows))
+    line_a = next(line for line in table.splitlines() if line.startswith("| a |"))
+    assert f"{np.mean(a):.1f} ± {np.std(a, ddof=1):.1f}" in line_a and "1/3" in line_a
+    assert "(2 of 3 finished)" in table
+
+
+def _benchmark():
+    path = Path(__file__).parents[1] / "benchmarks" / "stability.py"
+    spec = importlib.util.spec_from_file_location("stability_benchmark", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_runs_a_tiny_sweep_end_to_end(tmp_path, capsys):
+    from PIL import Image
+
+    bench, out = _benchmark(), tmp_path / "stability"
+    assert bench.main(["--configs", "paper", "nope", "--out", str(out)]) == 2
+    assert "'nope'" in capsys.readouterr().err and not out.exists()
+    code = bench.main(["--configs", "paper", "d_relu", "--seeds", "1", "--data", DATA,
+                       "--epochs", "1", "--out", str(out), "--score-n", str(N),
+                       "--profile", "small", "--width", "8"])
+    assert code == 0
+    printed = capsys.readouterr().out
+    table = (out / "summary.md").read_text()
+    assert table in printed
+    assert [line.split(" | ")[0] for line in table.splitlines()[2:]] == ["| paper", "| d_relu"]
+    assert DCGANConfig.from_json(out / "d_relu" / "seed0" / "config.json").d_relu is True
+    for name in ("fd_curves.png", "final_grids.png"):
+        with Image.open(out / name) as image:
+            assert image.width > 300 and image.height > 200
