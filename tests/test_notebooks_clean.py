@@ -44,7 +44,7 @@ def test_notebook_is_a_chapter(path):
     text = lambda c: "".join(c["source"])
     first_md = text(cells[0])
     assert cells[0]["cell_type"] == "markdown" and first_md.lstrip().startswith("# ")
-    assert f"colab.research.google.com/github/" in first_md and path.name in first_md
+    assert "colab.research.google.com/github/" in first_md and path.name in first_md
     code = [text(c) for c in cells if c["cell_type"] == "code"]
     assert "google.colab" in code[0], "first code cell must be the set-up cell"
     assert 'os.environ.get("DCGAN_PROFILE", "small")' in code[1], "second: parameters cell"
