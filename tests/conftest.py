@@ -19,3 +19,19 @@ def tiny_cfg():
     from dcgan_tf.config import DCGANConfig
 
     return DCGANConfig(resolution=32, width=8, batch_size=16, epochs=2, channels=1)
+
+
+@pytest.fixture
+def load_benchmark():
+    """Import a script of benchmarks/ by name (they are scripts, not a package)."""
+    import importlib.util
+    from pathlib import Path
+
+    def load(name: str):
+        path = Path(__file__).parents[1] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(f"benchmark_{name}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

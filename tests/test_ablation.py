@@ -1,9 +1,7 @@
 """The ablation runner: sweeps that score every epoch, resume, survive a divergence."""
 
 import dataclasses
-import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -142,18 +140,10 @@ def test_summarise_against_numpy():
     assert "(2 of 3 finished)" in table
 
 
-def _benchmark():
-    path = Path(__file__).parents[1] / "benchmarks" / "stability.py"
-    spec = importlib.util.spec_from_file_location("stability_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_benchmark_runs_a_tiny_sweep_end_to_end(tmp_path, capsys):
+def test_the_benchmark_runs_a_tiny_sweep_end_to_end(tmp_path, capsys, load_benchmark):
     from PIL import Image
 
-    bench, out = _benchmark(), tmp_path / "stability"
+    bench, out = load_benchmark("stability"), tmp_path / "stability"
     assert bench.main(["--configs", "paper", "nope", "--out", str(out)]) == 2
     assert "'nope'" in capsys.readouterr().err and not out.exists()
     code = bench.main(["--configs", "paper", "d_relu", "--seeds", "1", "--data", DATA,

@@ -1,9 +1,7 @@
 """dcgan_tf.latent: interpolation against closed forms, arithmetic against plain algebra, and
 the measurements on an analytic generator whose "probes" read the factors back exactly."""
 
-import importlib.util
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -698,19 +696,12 @@ def test_attribute_match_names_a_missing_factor():
         latent.attribute_match(pred, {"hat": True})
 
 
-def _benchmark():
-    path = Path(__file__).parents[1] / "benchmarks" / "latent_measures.py"
-    spec = importlib.util.spec_from_file_location("latent_benchmark", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_benchmark_searches_the_run_s_own_training_images(tmp_path, monkeypatch):
+def test_benchmark_searches_the_run_s_own_training_images(tmp_path, monkeypatch,
+                                                         load_benchmark):
     from dcgan_tf import data, probes
     from dcgan_tf.config import DCGANConfig
 
-    bench = _benchmark()
+    bench = load_benchmark("latent_measures")
     gan = SimpleNamespace(cfg=DCGANConfig(resolution=32, width=8, channels=3))
     monkeypatch.setattr(bench, "load_run", lambda run: gan)
     monkeypatch.setattr(probes, "get_probes", lambda name, size: f"{name} probes")
@@ -732,8 +723,9 @@ def test_benchmark_searches_the_run_s_own_training_images(tmp_path, monkeypatch)
         bench.main(["--run", str(tmp_path)])
 
 
-def test_benchmark_refuses_probes_without_the_sums_factors(tmp_path, monkeypatch, capsys):
-    bench = _benchmark()
+def test_benchmark_refuses_probes_without_the_sums_factors(tmp_path, monkeypatch, capsys,
+                                                          load_benchmark):
+    bench = load_benchmark("latent_measures")
     monkeypatch.setattr(bench, "load_run", lambda run: pytest.fail("loaded the run"))
     with pytest.raises(SystemExit):
         bench.main(["--run", str(tmp_path), "--probes", "rooms"])
