@@ -3,7 +3,7 @@
     python benchmarks/latent_measures.py --run runs/faces
     python benchmarks/latent_measures.py --run runs/faces --trials 40 --seed 1
 
-PAPER.md 6.1 and 6.3.2 judged these by eye; here every output is scored by the probes of the
+Judged by eye in the paper (docs/paper_notes.md §6.1, §6.3.2); here scored by the probes of the
 procedural faces (dcgan_tf.probes) at the run's resolution:
   arithmetic  share of outputs (Fig. 7's centre + 8 neighbours) whose probed attributes match
               the target, for 3-exemplar means, single exemplars and pixel space, beside the

@@ -5,7 +5,7 @@
     python benchmarks/stability.py --profile full --data rooms:20000 --epochs 10  # GPU
 
 Every configuration (dcgan_tf.ablation.ABLATIONS: the paper's; each guideline switch of
-PAPER.md 3 flipped alone; Adam lr 1e-3 and beta1 0.9 from PAPER.md 4) trains with each seed
+docs/paper_notes.md §3 flipped alone; Adam lr 1e-3 and beta1 0.9, §4) trains with each seed
 on the same procedural data for the same number of epochs. Per run and epoch it records the
 probe FD of --score-n samples against held-out real images and the probes' attribute rates
 (dcgan_tf.report.ScoreLog), the health monitor's signals (dcgan_tf.monitor), D(x) and

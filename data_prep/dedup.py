@@ -1,7 +1,7 @@
 """Step 3: find exact and near duplicates among the face crops, and drop all but one of each.
 
 Exact duplicates share a SHA-256 of their pixels. Near duplicates are found the paper's way
-(PAPER.md 4.1.1): a 3072-128-3072 de-noising, dropout-regularised ReLU autoencoder on 32x32
+(docs/paper_notes.md §4.1.1): a 3072-128-3072 de-noising ReLU autoencoder with dropout on 32x32
 centre crops; its 128 ReLU activations, thresholded, are a binary code, and images with the
 same code land in the same hash bucket - one pass, linear time. A 64-bit DCT perceptual hash
 (pHash) bucketed the same way is the classical baseline.

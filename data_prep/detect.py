@@ -1,7 +1,7 @@
 """Step 2: find faces in a folder of photos and save square crops, recording every box.
 
 The paper ran an OpenCV face detector and kept detections of high enough resolution
-(PAPER.md 4.2). Here: OpenCV's Haar frontal-face cascade (or YuNet, given its model file) on
+(docs/paper_notes.md §4.2). Here: OpenCV's Haar face cascade (or YuNet, given a model file) on
 the upright photo (EXIF orientation applied). Every box is recorded, kept or rejected with its
 reason (too small, low score, overlapping a larger face, mostly outside the photo); kept boxes
 become square crops with a margin, padded where they run past the border, resized to `size`.

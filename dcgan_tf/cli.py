@@ -28,7 +28,7 @@ EXIT_CODES = {
     130: "interrupted (Ctrl-C)",
 }
 ONE_CHANNEL = ("digits", "mnist")
-# What each guideline switch's flag does (PAPER.md 3). Each flag sets its switch away from
+# The guideline switches' flags (docs/paper_notes.md §3). Each sets its switch away from
 # the paper's value; it is named from the switch, "--no-" first where the paper has True.
 SWITCH_HELP = {
     "g_batchnorm": "no BatchNorm in G (BN stopped G collapsing all samples to one point)",
@@ -42,7 +42,7 @@ SWITCH_HELP = {
     "g_sigmoid_output": "sigmoid instead of tanh on G's output (data scaled to [0, 1])",
     "global_pooling": "global average pooling on top of D (more stable, slower to converge)",
 }
-# Adam's settings (PAPER.md 4): option, config field, its check, help, the bad value the
+# Adam (docs/paper_notes.md §4): option, config field, its check, help, the bad value the
 # paper names.
 ADAM_OPTIONS = (
     ("--lr", "learning_rate", check_learning_rate, "Adam learning rate of both networks",
@@ -116,7 +116,8 @@ def _add_model_options(t):
 def _add_guideline_options(t):
     """One flag per guideline switch, plus Adam's two settings; unset flags stay None."""
     paper = DCGANConfig()
-    g = t.add_argument_group("guidelines (PAPER.md 3-4): each flag breaks one on purpose")
+    g = t.add_argument_group(
+        "guidelines (docs/paper_notes.md §3-4): each flag breaks one on purpose")
     for switch in DCGANConfig.guideline_switches():
         on = getattr(paper, switch)
         g.add_argument(("--no-" if on else "--") + switch.replace("_", "-"), dest=switch,

@@ -25,7 +25,7 @@ CACHE_MEMORY_BUDGET = 2 * 2**30
 
 @dataclasses.dataclass
 class DCGANConfig:
-    """Model, guideline switches and training settings. Defaults are the paper's (PAPER.md 3-4)."""
+    """Model, guideline switches, training settings; defaults from docs/paper_notes.md §3-4."""
 
     # --- model ---
     resolution: int = 64  # output side; 32, 64 or 128
@@ -46,7 +46,7 @@ class DCGANConfig:
     d_relu: bool = False  # ReLU instead of LeakyReLU in D
     g_sigmoid_output: bool = False  # sigmoid instead of tanh (data is then scaled to [0, 1])
     # Global average pooling on top of D instead of flattening: "increased model stability
-    # but hurt convergence speed" (PAPER.md 3).
+    # but hurt convergence speed" (docs/paper_notes.md §3).
     global_pooling: bool = False
 
     # --- training ---

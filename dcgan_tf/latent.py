@@ -1,4 +1,4 @@
-"""Walks through z and arithmetic on it, as tools and as measurements (PAPER.md 6.1, 6.3.2).
+"""Walks and arithmetic in z, as tools and measurements (docs/paper_notes.md §6.1, §6.3.2).
 
 Every function takes a generator `G`: a DCGAN (its `generate` is used), a keras Model, or any
 callable z -> images in [-1, 1]. The z maths is plain numpy; images come back as uint8. z is
@@ -331,7 +331,7 @@ def turn_monotonic_share(G, probes, z, v, factor: str = "yaw",
 def step_ratio(frames) -> float:
     """Largest step between neighbouring frames over the mean step (L2). 1 means an evenly
     paced path; a large value means one step carries a jump, the sharp transition that
-    PAPER.md 6.1 reads as a sign of memorisation. NaN if the frames do not move at all."""
+    docs/paper_notes.md §6.1 reads as a sign of memorisation. NaN if no frame moves."""
     f = np.asarray(frames, np.float64).reshape(len(frames), -1)
     steps = np.linalg.norm(np.diff(f, axis=0), axis=1)
     mean = steps.mean()

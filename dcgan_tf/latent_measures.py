@@ -1,4 +1,4 @@
-"""The latent-space measurement protocol: PAPER.md 6.1 and 6.3.2 as numbers, with its seeds.
+"""Latent measurements: docs/paper_notes.md §6.1 and §6.3.2 as numbers, with their seeds.
 
 `measure(G, probes, seed=...)` runs the three measurements that chapter 03 shows and
 `benchmarks/latent_measures.py` prints, from one base seed:

@@ -1,4 +1,4 @@
-"""The DCGAN generator and discriminator, built from the paper's guidelines (PAPER.md 3).
+"""The DCGAN generator and discriminator, built from the guidelines (docs/paper_notes.md §3).
 
 With a default `DCGANConfig` both networks follow the paper exactly. Each switch in the
 config breaks one guideline, so a later chapter can show what that guideline buys.

@@ -1,6 +1,6 @@
 """Procedural faces and bedrooms whose generating factors are known, with labels and masks.
 
-The paper judged its latent-space experiments (PAPER.md 6.1-6.3) by eye on faces and
+The paper judged its latent experiments (docs/paper_notes.md §6.1-6.3) by eye on faces and
 bedrooms. These two data sets are drawn from known factors, so the same experiments can be
 scored with numbers (see dcgan_tf.probes):
 

@@ -11,7 +11,7 @@ from dcgan_tf.config import DCGANConfig
 
 DATA, N = "faces:256", 80  # N: just above the probes' 64 features, for a covariance
 BASE = DCGANConfig(resolution=32, width=8, batch_size=64, epochs=1)
-# The guideline switches of PAPER.md 3 the config had when the ablation runner was written.
+# The guideline switches (docs/paper_notes.md §3) the config had when the runner was written.
 KNOWN_SWITCHES = ("g_batchnorm", "d_batchnorm", "bn_on_g_output", "bn_on_d_input", "pooling",
                   "hidden_dense", "g_leaky_relu", "d_relu", "g_sigmoid_output")
 

@@ -342,7 +342,7 @@ def test_learning_rate_and_beta1_flags_name_the_papers_good_and_bad_values(tmp_p
     assert (cfg.learning_rate, cfg.beta_1) == (1e-3, 0.9)
     assert cfg.broken_guidelines() == []
     options = {a.dest: a for a in train_options()}
-    # PAPER.md 4: Adam 0.0002 (0.001 was too high), beta1 0.5 (0.9 oscillated).
+    # docs/paper_notes.md §4: Adam 0.0002 (0.001 was too high), beta1 0.5 (0.9 oscillated).
     assert options["learning_rate"].option_strings == ["--lr"]
     assert options["beta_1"].option_strings == ["--beta1"]
     lr, beta1 = options["learning_rate"].help, options["beta_1"].help
