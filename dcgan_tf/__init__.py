@@ -4,10 +4,15 @@ Modules, in reading order:
   config      DCGANConfig, the one dataclass behind every run, and the small/full profiles
   prior       the latent prior: the one place z is drawn
   fileio      atomic file writes (unique temp file, fsync, rename), used for every file
+  images      the one image reader (EXIF, 16-bit, alpha, decompression-bomb guard)
+  paths       runs_dir(): the one runs folder for every chapter
   models      the generator and discriminator, built from the paper's guidelines
+  diagrams    figures that explain the model: block diagrams, the G loss's gradients
   gan         DCGAN, a keras.Model with the custom train_step
   data        one entry point for every data source, yielding batches in [-1, 1]
   callbacks   sample grids, loss curves, checkpoints, the NaN guard
+  checkpoint  crash-safe checkpoints of a whole run
+  monitor     the training-health monitor: collapse, D winning, oscillation, divergence
   train       train() and sample(): what the command line and notebooks call
   plots       image grids and figures
   drawing     display lists, anti-aliased layers and lighting for the procedural data
@@ -15,8 +20,12 @@ Modules, in reading order:
   rooms       procedural bedrooms: factors and the parts a room is drawn from
   procedural  faces and bedrooms drawn with known generating factors (sampling, workers, cache)
   probes      attribute classifiers for the procedural data, and the probe Frechet distance
+  report      a run's scores: probe Frechet distance and attribute rates, per epoch too
+  ablation    the stability lab: configurations x seeds, results, table and figures
   latent      interpolation, walks, concept-vector arithmetic
-  report      the main job's scores: probe Frechet distance and attribute rates of a run
+  latent_measures  chapter 3's measurement protocol
+  colab_links the kit's address for Colab badges and set-up cells
+  cli         python -m dcgan_tf train | sample
 """
 
 import os

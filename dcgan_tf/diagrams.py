@@ -1,0 +1,110 @@
+"""Figures that explain the model: a block diagram of a built network, and why G's loss is
+non-saturating (chapter 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dcgan_tf.models import describe
+from dcgan_tf.plots import new_figure, save_figure
+
+# Box colours by what a layer does: learned weights, normalisation, non-linearity, plumbing.
+_WEIGHTED = ("Dense", "Conv2D", "Conv2DTranspose")
+_ACTIVATIONS = ("ReLU", "LeakyReLU", "Activation")
+_COLOURS = {"weights": "#9ecae1", "BatchNormalization": "#fdd0a2", "activation": "#c7e9c0",
+            "other": "#e6e6e6"}
+
+
+def _colour(kind: str) -> str:
+    if kind in _WEIGHTED:
+        return _COLOURS["weights"]
+    if kind in _ACTIVATIONS:
+        return _COLOURS["activation"]
+    return _COLOURS.get(kind, _COLOURS["other"])
+
+
+def _shape_text(shape) -> str:
+    return " x ".join(str(s) for s in shape)
+
+
+def architecture_figure(model, ax=None, path=None):
+    """A block diagram of a built keras model: one box per layer of `model.layers` (name,
+    type, output shape), top to bottom, with arrows between. Draws on `ax` if given, else on
+    a new figure, saved to `path` if given; returns the figure.
+
+    Colours: blue holds learned weights (Dense, convolutions), orange BatchNorm, green
+    activations, grey reshaping and inputs.
+    """
+    rows = describe(model)
+    if ax is None:
+        fig, axes = new_figure(path, 1, 1, (4.2, 0.55 * len(rows) + 0.8))
+        ax = axes[0]
+    height = 0.7  # of the 1.0 each layer gets: the rest is room for the arrow
+    for i, (name, kind, shape) in enumerate(rows):
+        y = len(rows) - 1 - i  # the first layer on top
+        ax.add_patch(_box(y, height, _colour(kind)))
+        ax.text(0.5, y, f"{name}: {kind}\n{_shape_text(shape)}", ha="center", va="center",
+                fontsize=8)
+        if i:
+            ax.annotate("", xy=(0.5, y + height / 2), xytext=(0.5, y + 1 - height / 2),
+                        arrowprops=dict(arrowstyle="->", lw=0.8))
+    ax.set(xlim=(0, 1), ylim=(-0.5, len(rows) - 0.5))
+    ax.set_axis_off()
+    ax.set_title(f"{model.name}: {model.count_params():,} parameters", fontsize=10)
+    return save_figure(ax.figure, path)
+
+
+def _box(y: float, height: float, colour: str):
+    from matplotlib.patches import FancyBboxPatch
+
+    return FancyBboxPatch((0.05, y - height / 2), 0.9, height, facecolor=colour,
+                          edgecolor="#555555", lw=0.8,
+                          boxstyle="round,pad=0,rounding_size=0.1")
+
+
+def gan_loss_gradients(p):
+    """Gradients with respect to D's logit of G's two losses, at D(G(z)) = p in (0, 1).
+
+    Returns (saturating, non_saturating) arrays shaped like p. With l the logit of a fake
+    and p = sigmoid(l), dp/dl = p (1 - p). Then
+
+    * saturating, log(1 - p) (the minimax objective's, minimised by G):
+      d/dl log(1 - p) = -1 / (1 - p) * p (1 - p) = -p;
+    * non-saturating, -log p (G maximises log D(G(z)) instead):
+      d/dl (-log p) = -(1 / p) * p (1 - p) = -(1 - p).
+
+    Both are negative, so a gradient step on either raises D's logit of the fake. Early in
+    training D rejects fakes easily (p -> 0): the saturating gradient -p then vanishes and G
+    learns nothing, while the non-saturating one tends to -1, its largest.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    if not np.all((p > 0) & (p < 1)):  # also refuses NaN
+        bad = p[~((p > 0) & (p < 1))]
+        raise ValueError(f"D(G(z)) must be in (0, 1) (open interval), got {bad.tolist()}")
+    return -p, -(1.0 - p)
+
+
+def loss_gradient_figure(path=None, rejects_below: float = 0.1):
+    """G's saturating and non-saturating losses, and their gradients w.r.t. D's logit,
+    against D(G(z)); shades p < rejects_below, where D easily rejects the fakes."""
+    p = np.linspace(1e-3, 1 - 1e-3, 500)
+    saturating, non_saturating = gan_loss_gradients(p)
+    fig, (losses, grads) = new_figure(path, 1, 2, (11, 3.8))
+    curves = ((np.log1p(-p), saturating, "tab:red",
+               "saturating: minimise log(1 - D(G(z)))"),
+              (-np.log(p), non_saturating, "tab:blue",
+               "non-saturating: minimise -log D(G(z))"))
+    for loss, grad, colour, label in curves:
+        losses.plot(p, loss, colour, label=label)
+        grads.plot(p, grad, colour, label=label)
+    losses.set(xlabel="D(G(z))", ylabel="G's loss", ylim=(-5, 5), title="The two G losses")
+    grads.set(xlabel="D(G(z))", ylabel="d loss / d logit", ylim=(-1.05, 0.05),
+              title="Their gradients with respect to D's logit")
+    for ax in (losses, grads):
+        ax.axvspan(0, rejects_below, color="grey", alpha=0.15, lw=0)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    grads.annotate("D rejects the fakes:\nthe saturating\ngradient vanishes",
+                   xy=(0.02, -0.02), xytext=(0.13, -0.5), fontsize=8, va="center",
+                   arrowprops=dict(arrowstyle="->", lw=0.8))
+    return save_figure(fig, path)
