@@ -252,7 +252,9 @@ def fd_curves(rows, path) -> Path:
     import matplotlib
 
     fig, (ax,) = plots.new_figure(path, 1, 1, (9, 5))
-    palette = matplotlib.colormaps["tab20"]  # 20 colours: every ablation gets its own
+    # Ten clearly different colours first (tab10), then the lighter tab20 shades.
+    palette = [*matplotlib.colormaps["tab10"].colors,
+               *matplotlib.colormaps["tab20"].colors[1::2]]
     for i, (config, seeds) in enumerate(_runs(rows).items()):
         by_epoch: dict = {}
         for r in (r for seed_rows in seeds.values() for r in seed_rows):
@@ -262,13 +264,14 @@ def fd_curves(rows, path) -> Path:
             continue
         epochs = sorted(by_epoch)
         values = [np.asarray(by_epoch[e]) for e in epochs]
-        colour = "black" if config == "paper" else palette(i % 20)
+        colour = "black" if config == "paper" else palette[i % len(palette)]
         ax.plot(epochs, [v.mean() for v in values], color=colour, label=config,
                 lw=2.5 if config == "paper" else 1.3)
         ax.fill_between(epochs, [v.min() for v in values], [v.max() for v in values],
                         color=colour, alpha=0.15)
     ax.set(xlabel="epoch", ylabel="probe FD (log scale; lower is closer to the data)",
            yscale="log", title="Probe FD per configuration (mean over seeds, band: range)")
+    ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     plots.save_figure(fig, path)
