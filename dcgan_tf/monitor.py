@@ -36,6 +36,7 @@ POOL = 8  # the data-independent space: images averaged down to 8x8 pixels
 # Thresholds, chosen from measured runs (README, "The stability lab"):
 COLLAPSE_BELOW = 0.5  # diversity ratio, in either space, at two checks in a row
 COLLAPSE_RISING = 1.25  # ... unless it grew by this factor since the last check
+COLLAPSE_SEVERE = 0.25  # below this twice: collapse even while rising
 D_WINS_ABOVE, D_WINS_FAKE_BELOW, D_WINS_EPOCHS = 0.95, 0.05, 2
 SWING_ABOVE, OSCILLATION_EPOCHS = 0.8, 2  # swing in units of the data's own spread
 EXPLODE_FACTOR = 20.0  # gradient norm over the first epoch's
@@ -75,6 +76,7 @@ def saturation(images, pixel_range=(-1.0, 1.0), margin: float = 0.01) -> float:
 def thresholds() -> dict[str, float]:
     """The lines the monitor's signals are judged against (health.json keeps a copy)."""
     return {"collapse_below": COLLAPSE_BELOW, "collapse_rising": COLLAPSE_RISING,
+            "collapse_severe": COLLAPSE_SEVERE,
             "d_wins_above": D_WINS_ABOVE, "d_wins_fake_below": D_WINS_FAKE_BELOW,
             "swing_above": SWING_ABOVE, "explode_factor": EXPLODE_FACTOR,
             "saturation_margin": SATURATION_MARGIN}
@@ -215,12 +217,14 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def _check_collapse(self, e: int) -> None:
         # A young generator draws near-average images: low diversity that rises fast. So
-        # collapse is low diversity at two checks in a row, the second not clearly higher.
+        # collapse is low diversity at two checks in a row, the second not clearly higher,
+        # or a diversity so low twice that rising from it does not count (near-copies).
         if len(self.history) < 2:
             return
         before, now = (self._diversity(r) for r in self.history[-2:])
-        if now[1] < COLLAPSE_BELOW and before[1] < COLLAPSE_BELOW and \
-                now[1] <= COLLAPSE_RISING * before[1]:
+        low = now[1] < COLLAPSE_BELOW and before[1] < COLLAPSE_BELOW
+        severe = now[1] < COLLAPSE_SEVERE and before[1] < COLLAPSE_SEVERE
+        if severe or (low and now[1] <= COLLAPSE_RISING * before[1]):
             self._flag("collapse", e, f"mode collapse suspected at epoch {e}: samples are "
                        f"{now[1]:.0%} as diverse as real {self.data_name} (in {now[0]})")
 

@@ -95,9 +95,19 @@ def test_early_blur_that_is_gaining_diversity_is_not_collapse(tmp_path):
     is learning, not collapse."""
     real, other = faces(512, 1), as_model(faces(512, 2))
     mean = other.mean(axis=0, keepdims=True)
-    stages = [mean + a * (other - mean) for a in (0.05, 0.2, 0.4, 0.7, 1.0)]
+    stages = [mean + a * (other - mean) for a in (0.05, 0.2, 0.3, 0.45, 0.7, 1.0)]
     run_monitor(tmp_path, stages, real)
     assert "collapse" not in monitor.read_flags(tmp_path)
+
+
+def test_near_copies_twice_are_collapse_even_while_diversity_rises(tmp_path):
+    """Below a quarter of the data's diversity at two checks: near-copies of one image,
+    however fast that is changing (a G without BatchNorm in the stability lab)."""
+    real, other = faces(512, 1), as_model(faces(512, 2))
+    mean = other.mean(axis=0, keepdims=True)
+    stages = [mean + a * (other - mean) for a in (0.0, 0.05, 0.2)]
+    run_monitor(tmp_path, stages, real)
+    assert monitor.read_flags(tmp_path) == {"collapse": 2}
 
 
 def test_a_d_that_always_wins_is_flagged(tmp_path):
