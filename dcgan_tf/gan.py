@@ -18,18 +18,48 @@ def _bce_with_logits(labels_value: float, logits):
     )
 
 
+def plain_train_step(gan, real) -> dict:
+    """One DCGAN step on one device, written plainly: chapter 2 reads it before train_step.
+
+    DCGAN.train_step does the same, plus what one device does not need: each replica's share
+    of the noise and of the loss, loss scaling for float16, and one forward pass of G
+    reused by both updates (here G runs twice, so BatchNorm's moving averages in G move
+    twice; the weights after the step are the same, as a test checks).
+    """
+    G, D = gan.generator, gan.discriminator
+    z = gan.sample_z(tf.shape(real)[0])
+    # D's step: real images labelled 1, G's images labelled 0.
+    fake = G(z, training=True)
+    with tf.GradientTape() as tape:
+        d_loss = tf.reduce_mean(_bce_with_logits(1.0, D(real, training=True))) + \
+            tf.reduce_mean(_bce_with_logits(0.0, D(fake, training=True)))
+    grads = tape.gradient(d_loss, D.trainable_weights)
+    gan.d_optimizer.apply_gradients(zip(grads, D.trainable_weights))
+    # G's step, against the D just updated: G's images labelled 1 (the non-saturating loss).
+    with tf.GradientTape() as tape:
+        g_loss = tf.reduce_mean(_bce_with_logits(1.0, D(G(z, training=True), training=True)))
+    grads = tape.gradient(g_loss, G.trainable_weights)
+    gan.g_optimizer.apply_gradients(zip(grads, G.trainable_weights))
+    return {"d_loss": float(d_loss), "g_loss": float(g_loss)}
+
+
 def _grad_norm(grads, optimizer, scale):
-    """The global L2 norm of the gradient of the replica's own mean loss.
+    """(norm, counted): the global L2 norm of the gradient of the replica's own mean loss,
+    and whether it counts in the epoch's mean.
 
     The gradients were taken of loss * scale (the replica's share of the global batch), times
     the loss scale under mixed precision: both are divided out, so the figure means the same
-    on one device, on several, and in float16.
+    on one device, on several, and in float16. Under loss scaling a non-finite gradient is
+    an overflow the optimizer skips (and halves the scale for), not a divergence: it is left
+    out of the mean. Without loss scaling every step counts, NaN included.
     """
     norm = tf.linalg.global_norm([tf.cast(g, tf.float32) for g in grads])
     loss_scale = getattr(optimizer, "dynamic_scale", None)
-    if loss_scale is not None:
-        norm = norm / tf.cast(loss_scale, tf.float32)
-    return norm / scale
+    if loss_scale is None:
+        return norm / scale, tf.constant(True)
+    norm = norm / tf.cast(loss_scale, tf.float32) / scale
+    counted = tf.math.is_finite(norm)
+    return tf.where(counted, norm, 0.0), counted
 
 
 class DCGAN(keras.Model):
@@ -150,8 +180,10 @@ class DCGAN(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(tf.sigmoid(real_logits))
         self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
-        self.d_grad_tracker.update_state(_grad_norm(d_grads, self.d_optimizer, scale))
-        self.g_grad_tracker.update_state(_grad_norm(g_grads, self.g_optimizer, scale))
+        for tracker, grads, optimizer in ((self.d_grad_tracker, d_grads, self.d_optimizer),
+                                          (self.g_grad_tracker, g_grads, self.g_optimizer)):
+            norm, counted = _grad_norm(grads, optimizer, scale)
+            tracker.update_state(norm, sample_weight=tf.cast(counted, tf.float32))
         return {m.name: m.result() for m in self.metrics}
 
     def build_optimizers(self):
