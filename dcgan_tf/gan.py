@@ -48,8 +48,12 @@ def _grad_norm(grads, optimizer, scale):
     and whether it counts in the epoch's mean.
 
     The gradients were taken of loss * scale (the replica's share of the global batch), times
-    the loss scale under mixed precision: both are divided out, so the figure means the same
-    on one device, on several, and in float16. Under loss scaling a non-finite gradient is
+    the loss scale under mixed precision: both are divided out, so the figure is the norm of
+    the gradient of the mean loss over the replica's own examples, in float16 as in float32.
+    On one device that is the batch's gradient; under several replicas the logged figure is
+    the replicas' mean of their local gradients' norms (each a little noisier than the
+    global batch's), which serves the monitor's purpose: spotting an explosion. Under loss
+    scaling a non-finite gradient is
     an overflow the optimizer skips (and halves the scale for), not a divergence: it is left
     out of the mean. Without loss scaling every step counts, NaN included.
     """
