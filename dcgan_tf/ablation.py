@@ -31,16 +31,10 @@ from dcgan_tf.train import check_same_config, train_or_load
 STATUS_FILE = "ablation.json"  # per run: its config name, overrides, seed and outcome
 
 
-def guideline_switches() -> list[str]:
-    """The boolean guideline switches of DCGANConfig, in field order."""
-    paper = DCGANConfig()
-    return [s for s in paper.guideline_switches() if isinstance(getattr(paper, s), bool)]
-
-
 def _ablations() -> dict[str, dict]:
     paper = DCGANConfig()
     table = {"paper": {}}
-    for name in guideline_switches():
+    for name in paper.guideline_switches():  # every one a bool (tests/test_models.py)
         on = getattr(paper, name)  # a guideline the paper follows is named by its removal
         table[f"no_{name}" if on else name] = {name: not on}
     # The paper's own failed first try: BN on every layer "resulted in sample oscillation
