@@ -24,6 +24,9 @@ Modules, in reading order:
   ablation    the stability lab: configurations x seeds, results, table and figures
   latent      interpolation, walks, concept-vector arithmetic
   latent_measures  chapter 3's measurement protocol
+  features    D as a feature extractor: pooled conv features, training-set BatchNorm
+  linear_eval the linear L2-SVM protocol: splits, label draws, C on validation
+  representation  chapter 5's tasks, methods and results
   colab_links the kit's address for Colab badges and set-up cells
   cli         python -m dcgan_tf train | sample
 """

@@ -175,3 +175,15 @@ def chapter_run(profile: str | None = None) -> tuple[DCGANConfig, str, str]:
     if profile == "full":
         return DCGANConfig.profile("full", epochs=5), "tfds:celeb_a", "celeba_full"
     return DCGANConfig.profile("small", epochs=4), "faces", "faces_small"
+
+
+def rooms_run(profile: str | None = None) -> tuple[DCGANConfig, str, str]:
+    """The bedroom run chapters 5 and 6 share: (config, data source, run folder name).
+
+    Small: 10,000 procedural rooms at 32x32 for 4 epochs (minutes on a CPU); full: LSUN
+    bedrooms at 64x64 on a GPU, as in the paper.
+    """
+    profile = profile or profile_name()
+    if profile == "full":
+        return DCGANConfig.profile("full", epochs=1), "tfds:lsun/bedroom", "lsun_full"
+    return DCGANConfig.profile("small", epochs=4), "rooms:10000", "rooms_small"

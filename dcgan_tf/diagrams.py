@@ -55,11 +55,7 @@ def architecture_figure(model, ax=None, path=None):
 
 
 def _box(y: float, height: float, colour: str):
-    from matplotlib.patches import FancyBboxPatch
-
-    return FancyBboxPatch((0.05, y - height / 2), 0.9, height, facecolor=colour,
-                          edgecolor="#555555", lw=0.8,
-                          boxstyle="round,pad=0,rounding_size=0.1")
+    return _box_at(0.05, y, colour, 0.9, height)
 
 
 def gan_loss_gradients(p):
@@ -108,3 +104,39 @@ def loss_gradient_figure(path=None, rejects_below: float = 0.1):
                    xy=(0.02, -0.02), xytext=(0.13, -0.5), fontsize=8, va="center",
                    arrowprops=dict(arrowstyle="->", lw=0.8))
     return save_figure(fig, path)
+
+
+def feature_pyramid_figure(discriminator, path=None, grid: int = 4):
+    """The paper's feature vector for a built D (docs/paper_notes.md §5.1): each conv
+    activation, its max-pooled grid x grid copy, and their concatenation into the SVM's
+    input. Saved to `path` if given; returns the figure."""
+    from dcgan_tf.features import feature_layout
+
+    rows = feature_layout(discriminator, grid)
+    fig, axes = new_figure(path, 1, 1, (9.5, 1.1 * len(rows) + 1.2))
+    ax = axes[0]
+    total = sum(r[-1] for r in rows)
+    mid = (len(rows) - 1) / 2
+    for i, (name, shape, pooled, n) in enumerate(rows):
+        y = len(rows) - 1 - i
+        for x, text, colour in ((0.0, f"{name}\n{_shape_text(shape)}", _COLOURS["activation"]),
+                                (1.35, f"max-pooled\n{_shape_text(pooled)} = {n:,}",
+                                 _COLOURS["other"])):
+            ax.add_patch(_box_at(x, y, colour))
+            ax.text(x + 0.5, y, text, ha="center", va="center", fontsize=8)
+        ax.annotate("", xy=(1.35, y), xytext=(1.0, y), arrowprops=dict(arrowstyle="->"))
+        ax.annotate("", xy=(2.9, mid), xytext=(2.35, y), arrowprops=dict(arrowstyle="->"))
+    ax.add_patch(_box_at(2.9, mid, _COLOURS["weights"]))
+    ax.text(3.4, mid, f"concatenated\n{total:,} features\n-> linear L2-SVM", ha="center",
+            va="center", fontsize=8)
+    ax.set(xlim=(-0.1, 4.0), ylim=(-0.7, len(rows) - 0.3))
+    ax.set_axis_off()
+    ax.set_title(f"{discriminator.name}: the conv features the SVM reads", fontsize=10)
+    return save_figure(fig, path)
+
+
+def _box_at(x: float, y: float, colour: str, width: float = 1.0, height: float = 0.7):
+    from matplotlib.patches import FancyBboxPatch
+
+    return FancyBboxPatch((x, y - height / 2), width, height, facecolor=colour,
+                          edgecolor="#555555", lw=0.8, boxstyle="round,pad=0,rounding_size=0.1")
