@@ -27,6 +27,8 @@ Modules, in reading order:
   features    D as a feature extractor: pooled conv features, training-set BatchNorm
   linear_eval the linear L2-SVM protocol: splits, label draws, C on validation
   representation  chapter 5's tasks, methods and results
+  guided      guided backpropagation of D's units (paper §6.2; chapter 6, being written)
+  forgetting  window maps in G: find them, drop them, measure what is drawn (§6.3.1)
   colab_links the kit's address for Colab badges and set-up cells
   cli         python -m dcgan_tf train | sample
 """
