@@ -44,6 +44,12 @@ def copy_model(model: keras.Model) -> keras.Model:
     return clone
 
 
+def fresh_copy(model: keras.Model) -> keras.Model:
+    """The same architecture with new weights: clone_model rebuilds every layer from its
+    config, drawing from the same initialisers (keras.utils.set_random_seed repeats them)."""
+    return keras.models.clone_model(model)
+
+
 def _batches(images, batch_size: int):
     for start in range(0, len(images), batch_size):
         yield np.asarray(images[start:start + batch_size])

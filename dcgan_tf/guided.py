@@ -26,7 +26,8 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf.data import to_model_range, to_uint8
-from dcgan_tf.features import conv_activations, copy_model, with_dataset_batchnorm
+from dcgan_tf.features import (conv_activations, copy_model, fresh_copy,
+                               with_dataset_batchnorm)
 from dcgan_tf.plots import grid, new_figure, save_figure
 
 
@@ -95,12 +96,9 @@ def guided_model(discriminator: keras.Model, bn_images=None,
 
 
 def random_discriminator(discriminator: keras.Model) -> keras.Model:
-    """A freshly initialised D of the same architecture (the paper's baseline).
-
-    clone_model rebuilds every layer from its config, so the weights are new draws from
-    the same initialisers (unseeded: keras.utils.set_random_seed makes them repeatable).
-    """
-    return keras.models.clone_model(discriminator)
+    """A freshly initialised D of the same architecture (the paper's baseline; unseeded:
+    keras.utils.set_random_seed makes it repeatable)."""
+    return fresh_copy(discriminator)
 
 
 def default_layer(discriminator: keras.Model) -> str:

@@ -107,8 +107,10 @@ def summarise(accuracies) -> dict:
 def supervised_model(discriminator: keras.Model, n_classes: int, seed: int) -> keras.Model:
     """D's architecture with fresh weights and a softmax over n_classes in place of the
     logit: the same CNN trained with labels only (the paper's supervised comparator)."""
+    from dcgan_tf.features import fresh_copy
+
     keras.utils.set_random_seed(seed)
-    fresh = keras.models.clone_model(discriminator)  # new weights from the same initialisers
+    fresh = fresh_copy(discriminator)
     top = fresh.get_layer("logit").input
     out = keras.layers.Dense(n_classes, activation="softmax", name="classes")(top)
     return keras.Model(fresh.inputs, out, name="supervised_d")
