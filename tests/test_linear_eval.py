@@ -66,3 +66,25 @@ def test_supervised_baseline_learns_an_easy_image_task():
     d = build_discriminator(DCGANConfig(resolution=32, width=8))
     acc = linear_eval.supervised_accuracy(d, images, y, train, s, max_steps=150)
     assert acc > 0.9
+
+
+def test_supervised_baseline_validates_on_a_step_count(monkeypatch):
+    """With few labels a pass over them is a step or two: validating per pass made the
+    baseline's cost the validation's (a 100-label draw validated 250 times in 500 steps)."""
+    import keras
+
+    from dcgan_tf.config import DCGANConfig
+    from dcgan_tf.models import build_discriminator
+
+    calls = []
+    evaluate = keras.Model.evaluate
+    monkeypatch.setattr(keras.Model, "evaluate",
+                        lambda self, *a, **k: calls.append(1) or evaluate(self, *a, **k))
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 120)
+    images = rng.integers(0, 255, (120, 32, 32, 3)).astype(np.uint8)
+    s = linear_eval.stratified_splits(y, 20, 20)
+    train = linear_eval.balanced_draw(y, s.pool, 10, seed=0)  # 20 labels: 1 step per pass
+    d = build_discriminator(DCGANConfig(resolution=32, width=8))
+    linear_eval.supervised_accuracy(d, images, y, train, s, max_steps=200)  # checks every 20
+    assert 1 < len(calls) <= 200 // 20 + 1  # the checks (early stopping may cut them), + test
