@@ -3,6 +3,7 @@
     python benchmarks/internals.py                      # the shared rooms run (small profile)
     python benchmarks/internals.py --n 1000 --channels 8
     python benchmarks/internals.py --boxes my_boxes.json --box-samples 150   # hand-drawn boxes
+    python benchmarks/internals.py --epochs 16          # a rooms run four times as long
     python benchmarks/internals.py --smoke              # a tiny run end to end, a minute or two
 
 It loads the bedroom run of chapters 5 and 6 (dcgan_tf.config.rooms_run; trained first if the
@@ -18,7 +19,8 @@ run folder is missing) and prints:
 
 The segmentation probe and the attribute probes know procedural rooms only: on LSUN
 (--profile full) give hand-drawn boxes with --boxes and read the probe rates with care.
-Written to --out: guided_units.png, window_drop.png, results.json, summary.md.
+Written to --out: guided_units.png, guided_shares.png, window_maps.png, window_drop.png,
+window_rates.png, results.json, summary.md.
 """
 
 from __future__ import annotations
@@ -33,16 +35,11 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-import keras
-import numpy as np
 
-from dcgan_tf import forgetting, guided, procedural
+from dcgan_tf import forgetting, guided, internals
 from dcgan_tf.config import PROFILES, DCGANConfig, InputError, rooms_run
 from dcgan_tf.fileio import write_text
 from dcgan_tf.paths import runs_dir
-from dcgan_tf.prior import sample_prior
-
-IMAGE_SEED, BOX_SEED, DROP_SEED = 9_003, 9_004, 9_005  # fresh rooms / z: no one else's
 
 
 def _load_gan(args, out: Path):
@@ -52,85 +49,27 @@ def _load_gan(args, out: Path):
         cfg = DCGANConfig(resolution=32, width=8, batch_size=32, epochs=1)
         return train_or_load(cfg, "rooms:256", out / "smoke_run", verbose=0)
     cfg, source, folder = rooms_run(args.profile)
+    if args.epochs and args.epochs != cfg.epochs:  # the harder setting: a longer-trained run
+        cfg, folder = cfg.replace(epochs=args.epochs), f"{folder}_{args.epochs}ep"
+    print(f"rooms run: runs/{folder} ({cfg.epochs} epochs on {source})")
     return train_or_load(cfg, source, runs_dir() / folder, verbose=0)
 
 
-def _shares(units, grads, labels) -> dict:
-    """Energy share on the bed and window masks over every unit of every channel."""
-    index = [u.index for c in units for u in units[c]]
-    g = np.concatenate([grads[c] for c in units])
-    return {obj: guided.energy_share(g, labels[f"{obj}_mask"][index])
-            for obj in ("bed", "window")}
-
-
-def guided_part(gan, args, out: Path) -> dict:
-    res = gan.cfg.resolution
-    images, labels = procedural.load("rooms", args.images, seed=IMAGE_SEED, size=res)
-    d = gan.discriminator
-    keras.utils.set_random_seed(args.seed)  # the random D is the same draw every time
-    nets = {"trained": d, "random": guided.random_discriminator(d)}
-    results = {name: guided.guided_units(net, images, channels=range(args.channels),
-                                         k=args.k, bn_images=images,
-                                         pixel_range=gan.cfg.pixel_range)
-               for name, net in nets.items()}
-    guided.unit_figure(images, results, out / "guided_units.png", k=min(args.k, 6))
-    return {name: _shares(units, grads, labels) for name, (units, grads) in results.items()}
-
-
-def window_part(gan, args, out: Path) -> dict:
-    from dcgan_tf.probes import get_probes
-
-    cfg, g = gan.cfg, gan.generator
-    res = cfg.resolution
-    seg = forgetting.train_window_segmenter(res, n_train=args.seg_images,
-                                            epochs=args.seg_epochs)
-    seg_iou = forgetting.segmenter_iou(seg, n=args.seg_test, size=res)
-    z = sample_prior(args.box_samples, cfg.z_dim, cfg.z_prior, BOX_SEED)
-    images, acts = forgetting.layer_activations(g, z, pixel_range=cfg.pixel_range)
-    if args.boxes:
-        boxes = forgetting.load_boxes(args.boxes, n=len(z), size=res)
-    else:
-        boxes = forgetting.boxes_from_masks(forgetting.predict_masks(seg, images),
-                                            min_area=args.min_area)
-    with_box = sum(1 for b in boxes.values() if b)
-    found = {"segmenter_iou": seg_iou, "box_samples": len(z), "samples_with_boxes": with_box,
-             "n_maps": int(acts.shape[-1]), "layer": forgetting.window_layer(g)}
-    if with_box == 0:  # e.g. an undertrained G that draws no windows: nothing to fit
-        return {**found, "window_maps": 0, "note": "no window boxes on any sample"}
-    maps, weights = forgetting.find_window_maps(acts, boxes, res)
-    probes = get_probes("rooms", res, verbose=0)
-    drop = forgetting.measure_drop(g, maps, probes, n=args.n, seed=DROP_SEED,
-                                   z_prior=cfg.z_prior, pixel_range=cfg.pixel_range)
-    z_fig = sample_prior(8, cfg.z_dim, cfg.z_prior, DROP_SEED)  # the first 8 measured z
-    forgetting.drop_figure(forgetting.render_variants(
-        g, z_fig, maps, drop["control_maps"], pixel_range=cfg.pixel_range),
-        out / "window_drop.png")
-    return {**found, "window_maps": len(maps), "weights": [float(w) for w in weights],
-            **drop}
-
-
-def summary(res: dict) -> str:
-    lines = ["## Guided backprop: energy share on the masks (chance = masks' area)", "",
-             "| D | bed share | bed chance | window share | window chance |",
-             "|---|---|---|---|---|"]
-    for name, s in res["guided"].items():
-        lines.append(f"| {name} | {s['bed']['share']:.3f} | {s['bed']['chance']:.3f} | "
-                     f"{s['window']['share']:.3f} | {s['window']['chance']:.3f} |")
-    w = res["windows"]
-    lines += ["", f"Window segmentation probe IoU on fresh rooms: {w['segmenter_iou']:.3f}",
-              (f"Window maps in {w['layer']}: {w['window_maps']} of {w['n_maps']} "
-               f"(boxes on {w['samples_with_boxes']} of {w['box_samples']} samples)")]
-    if "variants" not in w:
-        return "\n".join(lines + ["", f"No drop measured: {w['note']}"]) + "\n"
-    lines += ["", f"## Over {w['n']} z", "",
-              "| variant | window | window area | door | lamp | picture |",
-              "|---|---|---|---|---|---|"]
-    for name, s in w["variants"].items():
-        lines.append(f"| {name} | {s['window_rate']:.3f} | {s['window_area']:.4f} | "
-                     f"{s['door_rate']:.3f} | {s['lamp_rate']:.3f} | {s['picture_rate']:.3f} |")
-    lines += ["", f"Door rate change with the window maps dropped: {w['door_change']:+.3f}",
-              f"Bed: {w['bed']}"]
-    return "\n".join(lines) + "\n"
+def run(gan, args, out: Path) -> dict:
+    """Both experiments, their figures written to out; the numbers (results_json)."""
+    study = internals.guided_study(gan, args.images, range(args.channels), args.k, args.seed)
+    guided.unit_figure(study["images"], study["results"], out / "guided_units.png",
+                       k=min(args.k, 6))
+    internals.share_figure(study["shares"], out / "guided_shares.png")
+    found = internals.find_windows(gan, args.box_samples, args.boxes, args.seg_images,
+                                   args.seg_epochs, args.seg_test, args.min_area)
+    internals.windows_figure(found, out / "window_maps.png")
+    drop = None
+    if len(found.maps):
+        drop = internals.drop_study(gan, found, args.n)
+        internals.rates_figure(drop, out / "window_rates.png")
+        forgetting.drop_figure(internals.drop_variants(gan, drop), out / "window_drop.png")
+    return internals.results_json(study, found, drop)
 
 
 def main(argv=None) -> int:
@@ -147,6 +86,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seg-epochs", type=int, default=4)
     ap.add_argument("--seg-test", type=int, default=500, help="rooms the IoU is taken on")
     ap.add_argument("--seed", type=int, default=0, help="the random D's draw")
+    ap.add_argument("--epochs", type=int,
+                    help="train (or reuse) a rooms run this many epochs long instead of the "
+                         "chapters' (runs/rooms_small_<N>ep)")
     ap.add_argument("--out", help="default: RUNS/internals")
     ap.add_argument("--smoke", action="store_true",
                     help="tiny model, few images: checks the pipeline in a minute or two")
@@ -160,16 +102,17 @@ def main(argv=None) -> int:
     start = time.perf_counter()
     try:
         gan = _load_gan(args, out)
-        res = {"guided": guided_part(gan, args, out), "windows": window_part(gan, args, out)}
+        res = run(gan, args, out)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     write_text(out / "results.json", json.dumps(res, indent=2) + "\n")
-    table = summary(res)
+    table = internals.summary(res)
     write_text(out / "summary.md", table)
     print(table)
-    print(f"{(time.perf_counter() - start) / 60:.1f} min. Figures: {out}/guided_units.png, "
-          f"{out}/window_drop.png; numbers: {out}/results.json, {out}/summary.md")
+    print(f"{(time.perf_counter() - start) / 60:.1f} min. Figures in {out}: guided_units.png, "
+          f"guided_shares.png, window_maps.png, window_drop.png, window_rates.png; "
+          f"numbers: results.json, summary.md")
     return 0
 
 

@@ -187,8 +187,9 @@ def energy_share(gradients, masks) -> dict[str, float]:
 
     Energy per pixel is the squared gradient summed over colour channels (squares, so a
     few strong pixels dominate as they do in the pictures). Shares are per image, then
-    averaged; images whose gradient is all zero are left out. Returns share, chance (mean
-    mask area over the same images) and n (images counted).
+    averaged; images whose gradient is all zero are left out. Returns share, se (its
+    standard error over the images), chance (mean mask area over the same images) and n
+    (images counted).
     """
     g = np.asarray(gradients, np.float64)
     m = np.asarray(masks, bool)
@@ -198,9 +199,11 @@ def energy_share(gradients, masks) -> dict[str, float]:
     total = energy.sum((1, 2))
     ok = total > 0
     if not ok.any():
-        return {"share": float("nan"), "chance": float("nan"), "n": 0}
+        return {"share": float("nan"), "se": float("nan"), "chance": float("nan"), "n": 0}
     share = (energy * m).sum((1, 2))[ok] / total[ok]
-    return {"share": float(share.mean()), "chance": float(m[ok].mean()), "n": int(ok.sum())}
+    se = share.std(ddof=1) / np.sqrt(len(share)) if len(share) > 1 else float("nan")
+    return {"share": float(share.mean()), "se": float(se), "chance": float(m[ok].mean()),
+            "n": int(ok.sum())}
 
 
 def gradient_images(gradients) -> np.ndarray:
@@ -216,8 +219,12 @@ def unit_figure(images, results: dict, path=None, k: int | None = None):
     (units, gradients) pair of guided_units."""
     titles = list(results)
     channels = list(results[titles[0]][0])
+    k = k or len(results[titles[0]][0][channels[0]])
+    # Each panel is one strip of 2k square pictures: size the figure to the strips, so
+    # the pictures fill it instead of floating in white space.
+    strip = 6.0  # inches per panel's width
     fig, axes = new_figure(path, len(channels), len(titles),
-                           (4.5 * len(titles), 1.4 * len(channels) + 0.6))
+                           (strip * len(titles), len(channels) * (strip / (2 * k) + 0.3)))
     axes = np.asarray(axes).reshape(len(channels), len(titles))
     for col, title in enumerate(titles):
         units, grads = results[title]

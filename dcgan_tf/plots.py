@@ -75,6 +75,20 @@ def show_images(images, title: str | None = None, ncols: int | None = None, ax=N
     return ax
 
 
+MASK_COLOURS = {"window": (0, 255, 0), "door": (255, 0, 0), "lamp": (255, 255, 0),
+                "picture": (0, 80, 255), "bed": (255, 0, 255)}
+
+
+def tint(images, labels, objects=("window", "door", "lamp", "picture"), strength=0.55):
+    """Copies of uint8 images with each object's mask (labels[f"{obj}_mask"]) tinted in its
+    MASK_COLOURS colour: window green, door red, lamp yellow, picture blue, bed magenta."""
+    out = np.asarray(images, np.float32).copy()
+    for obj in objects:
+        m = np.asarray(labels[f"{obj}_mask"], bool)
+        out[m] = (1 - strength) * out[m] + strength * np.array(MASK_COLOURS[obj], np.float32)
+    return out.astype(np.uint8)
+
+
 def read_csv_columns(path) -> dict[str, np.ndarray]:
     """A CSV written by the training callbacks, as float columns."""
     with open(path, newline="") as f:

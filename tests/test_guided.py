@@ -167,7 +167,9 @@ def test_energy_share_counts_squared_gradient_inside_masks():
     masks = np.zeros((3, 4, 4), bool)
     masks[:, :2, :2] = True  # a quarter of each image
     out = guided.energy_share(g, masks)  # image 2 has no energy: left out
-    assert out == {"share": pytest.approx(0.75), "chance": pytest.approx(0.25), "n": 2}
+    # shares 0.5 and 1: sd 0.3536, standard error sd / sqrt(2) = 0.25
+    assert out == {"share": pytest.approx(0.75), "se": pytest.approx(0.25),
+                   "chance": pytest.approx(0.25), "n": 2}
     with pytest.raises(ValueError, match="differ"):
         guided.energy_share(g, masks[:, :3])
 

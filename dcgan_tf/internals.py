@@ -1,0 +1,232 @@
+"""Chapter 6's two experiments end to end, shared by notebook 06 and benchmarks/internals.py.
+
+* `guided_study`: guided backprop (dcgan_tf.guided) from the top units of D's last conv
+  layer on fresh procedural rooms, for the trained D and a randomly initialised one, with
+  the share of gradient energy on the bed and window masks against chance (the masks' area).
+* `find_windows` then `drop_study`: boxes around the windows of generated rooms, G's
+  "window maps" (dcgan_tf.forgetting), and the object rates over many z with and without
+  them, against dropping as many random maps.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import keras
+import numpy as np
+
+from dcgan_tf import forgetting, guided, procedural
+from dcgan_tf.plots import grid, new_figure, save_figure, tint
+from dcgan_tf.prior import sample_prior
+
+IMAGE_SEED, BOX_SEED, DROP_SEED = 9_003, 9_004, 9_005  # fresh rooms and z: no one else's
+MASKED = ("bed", "window")  # the objects the paper says D's units fire on
+
+
+def rooms_figure(gan, k: int = 8, path=None):
+    """Real rooms, the same rooms with their bed and window masks tinted, and G's rooms."""
+    from dcgan_tf.data import to_uint8
+
+    cfg = gan.cfg
+    images, labels = procedural.load("rooms", k, seed=IMAGE_SEED, size=cfg.resolution)
+    fake = to_uint8(gan.generator(sample_prior(k, cfg.z_dim, cfg.z_prior, BOX_SEED),
+                                  training=False), cfg.pixel_range)
+    tinted = tint(images, labels, objects=MASKED)
+    rows = {"real rooms": images, "their bed (magenta) and window (green) masks": tinted,
+            "generated rooms": fake}
+    fig, axes = new_figure(path, len(rows), 1, (1.1 * k + 0.5, 1.3 * len(rows) + 0.3))
+    for ax, (title, x) in zip(axes, rows.items()):
+        ax.imshow(grid(x, ncols=k), interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
+def _shares(units, grads, labels) -> dict:
+    """Energy share on the bed and window masks, pooled over every unit of every channel."""
+    index = [u.index for c in units for u in units[c]]
+    g = np.concatenate([grads[c] for c in units])
+    return {obj: guided.energy_share(g, labels[f"{obj}_mask"][index]) for obj in MASKED}
+
+
+def guided_study(gan, n_images: int = 2000, channels=range(6), k: int = 8,
+                 seed: int = 0) -> dict:
+    """Guided backprop for the trained D and a random D (seeded): images, labels,
+    results {name: (units, gradients)} and shares {name: {obj: energy_share}}."""
+    images, labels = procedural.load("rooms", n_images, seed=IMAGE_SEED,
+                                     size=gan.cfg.resolution)
+    d = gan.discriminator
+    keras.utils.set_random_seed(seed)  # the random D is the same draw every time
+    nets = {"trained": d, "random": guided.random_discriminator(d)}
+    results = {name: guided.guided_units(net, images, channels=channels, k=k,
+                                         bn_images=images, pixel_range=gan.cfg.pixel_range)
+               for name, net in nets.items()}
+    shares = {name: _shares(units, grads, labels) for name, (units, grads) in results.items()}
+    return {"images": images, "labels": labels, "results": results, "shares": shares}
+
+
+def share_figure(shares: dict, path=None):
+    """Bars: share of guided energy on each mask per D (error bars: 1.96 standard errors
+    over the units' images), with chance (the mask's area)."""
+    fig, axes = new_figure(path, 1, len(MASKED), (3.4 * len(MASKED), 3.0))
+    names = list(shares)
+    for ax, obj in zip(axes, MASKED):
+        ax.bar(names, [100 * shares[n][obj]["share"] for n in names], color=["C0", "C7"],
+               yerr=[196 * shares[n][obj].get("se", 0.0) for n in names], capsize=4)
+        chance = np.mean([shares[n][obj]["chance"] for n in names])
+        ax.axhline(100 * chance, ls="--", color="k", label=f"chance {100 * chance:.1f}%")
+        ax.set_title(f"energy on the {obj} mask", fontsize=9)
+        ax.set_ylabel("% of guided energy")
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+@dataclasses.dataclass
+class WindowSearch:
+    """What `find_windows` found: the boxed samples, the window maps and their weights."""
+
+    z: np.ndarray
+    images: np.ndarray  # uint8, G(z)
+    boxes: dict  # sample index -> [[x0, y0, x1, y1], ...]
+    maps: np.ndarray  # the maps with a positive weight
+    weights: np.ndarray  # one per map of `layer` (empty when no sample has a box)
+    layer: str
+    n_maps: int
+    segmenter_iou: float | None  # None with hand-drawn boxes
+
+    @property
+    def samples_with_boxes(self) -> int:
+        return sum(1 for b in self.boxes.values() if b)
+
+
+def find_windows(gan, box_samples: int = 500, boxes_file=None, seg_images: int = 4000,
+                 seg_epochs: int = 4, seg_test: int = 500, min_area: int = 4) -> WindowSearch:
+    """Box the windows of `box_samples` generated rooms (segmentation probe, or hand-drawn
+    boxes from `boxes_file`), then fit the logistic regression on G's second-highest layer."""
+    cfg, g = gan.cfg, gan.generator
+    z = sample_prior(box_samples, cfg.z_dim, cfg.z_prior, BOX_SEED)
+    images, acts = forgetting.layer_activations(g, z, pixel_range=cfg.pixel_range)
+    seg_iou = None
+    if boxes_file:
+        boxes = forgetting.load_boxes(boxes_file, n=len(z), size=cfg.resolution)
+    else:
+        seg = forgetting.train_window_segmenter(cfg.resolution, n_train=seg_images,
+                                                epochs=seg_epochs)
+        seg_iou = forgetting.segmenter_iou(seg, n=seg_test, size=cfg.resolution)
+        boxes = forgetting.boxes_from_masks(forgetting.predict_masks(seg, images),
+                                            min_area=min_area)
+    maps, weights = np.array([], int), np.array([])
+    if any(boxes.values()):  # an undertrained G may draw no window at all: nothing to fit
+        maps, weights = forgetting.find_window_maps(acts, boxes, cfg.resolution)
+    return WindowSearch(z, images, boxes, maps, weights, forgetting.window_layer(g),
+                        int(acts.shape[-1]), seg_iou)
+
+
+def boxed(images, boxes: dict, colour=(255, 0, 0)) -> np.ndarray:
+    """Copies of uint8 images with their window boxes drawn (a 1-pixel outline)."""
+    out = np.array(images, copy=True)
+    for i, image_boxes in boxes.items():
+        for x0, y0, x1, y1 in image_boxes:
+            cv2.rectangle(out[i], (x0, y0), (x1 - 1, y1 - 1), colour, 1)  # x1, y1 exclusive
+    return out
+
+
+def windows_figure(found: WindowSearch, path=None, k: int = 8):
+    """Top: the first k boxed samples that have a window; bottom: the logistic regression's
+    weight per map of the layer, sorted, the positive ones (the window maps) in red."""
+    fig, axes = new_figure(path, 2, 1, (1.1 * k + 0.5, 4.2))
+    with_box = [i for i, b in sorted(found.boxes.items()) if b][:k]
+    if with_box:
+        pictures = boxed(found.images, found.boxes)[with_box]
+        axes[0].imshow(grid(pictures, ncols=len(with_box)), interpolation="nearest")
+    axes[0].set_axis_off()
+    axes[0].set_title(f"window boxes on generated rooms ({found.samples_with_boxes} of "
+                      f"{len(found.z)} have one)", fontsize=9)
+    w = np.sort(found.weights)[::-1]
+    axes[1].bar(np.arange(len(w)), w, color=np.where(w > 0, "C3", "C7"))
+    axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].set_xlabel(f"maps of {found.layer}, sorted by weight")
+    axes[1].set_ylabel("weight (inside a box)")
+    axes[1].set_title(f"{len(found.maps)} of {found.n_maps} maps have a positive weight",
+                      fontsize=9)
+    return save_figure(fig, path)
+
+
+def drop_study(gan, found: WindowSearch, n: int = 500) -> dict:
+    """Object rates over n fresh z (DROP_SEED) with and without the window maps and with
+    as many random maps dropped (forgetting.measure_drop, counted by the rooms probes)."""
+    from dcgan_tf.probes import get_probes
+
+    if len(found.maps) == 0:
+        raise ValueError("no window maps to drop: no generated sample had a window box")
+    cfg = gan.cfg
+    probes = get_probes("rooms", cfg.resolution, verbose=0)
+    return forgetting.measure_drop(gan.generator, found.maps, probes, n=n, seed=DROP_SEED,
+                                   z_prior=cfg.z_prior, pixel_range=cfg.pixel_range)
+
+
+def drop_variants(gan, drop: dict, k: int = 8) -> dict:
+    """The first k measured z under each variant (the Fig. 6 grid)."""
+    cfg = gan.cfg
+    z = sample_prior(k, cfg.z_dim, cfg.z_prior, DROP_SEED)  # = the first k z drop_study used
+    return forgetting.render_variants(gan.generator, z, drop["maps"], drop["control_maps"],
+                                      pixel_range=cfg.pixel_range)
+
+
+RATES = ("window_rate", "door_rate", "lamp_rate", "picture_rate")
+
+
+def rates_figure(drop: dict, path=None):
+    """Grouped bars: each object's presence rate under each variant of the drop."""
+    fig, axes = new_figure(path, 1, 1, (6.5, 3.2))
+    ax, variants = axes[0], drop["variants"]
+    width = 0.8 / len(variants)
+    for i, (name, stats) in enumerate(variants.items()):
+        ax.bar(np.arange(len(RATES)) + i * width, [stats[r] for r in RATES], width,
+               label=name)
+    ax.set_xticks(np.arange(len(RATES)) + width * (len(variants) - 1) / 2,
+                  [r.removesuffix("_rate") for r in RATES])
+    ax.set_ylabel(f"share of {drop['n']} rooms")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def results_json(study: dict, found: WindowSearch, drop: dict | None) -> dict:
+    """The numbers of both experiments, JSON-ready."""
+    windows = {"segmenter_iou": found.segmenter_iou, "box_samples": len(found.z),
+               "samples_with_boxes": found.samples_with_boxes, "n_maps": found.n_maps,
+               "layer": found.layer, "window_maps": int(len(found.maps)),
+               "weights": [float(w) for w in found.weights]}
+    if drop is None:
+        windows["note"] = "no window boxes on any sample"
+    return {"guided": study["shares"], "windows": {**windows, **(drop or {})}}
+
+
+def summary(res: dict) -> str:
+    """results_json as markdown tables."""
+    lines = ["## Guided backprop: energy share on the masks (chance = masks' area)", "",
+             "| D | bed share ± 1.96 se | bed chance | window share ± 1.96 se | window chance |",
+             "|---|---|---|---|---|"]
+    for name, s in res["guided"].items():
+        b, w = s["bed"], s["window"]
+        lines.append(f"| {name} | {b['share']:.3f} ± {1.96 * b.get('se', 0):.3f} | "
+                     f"{b['chance']:.3f} | {w['share']:.3f} ± {1.96 * w.get('se', 0):.3f} | "
+                     f"{w['chance']:.3f} |")
+    w = res["windows"]
+    iou = "hand-drawn boxes" if w["segmenter_iou"] is None else f"{w['segmenter_iou']:.3f}"
+    lines += ["", f"Window segmentation probe IoU on fresh rooms: {iou}",
+              (f"Window maps in {w['layer']}: {w['window_maps']} of {w['n_maps']} "
+               f"(boxes on {w['samples_with_boxes']} of {w['box_samples']} samples)")]
+    if "variants" not in w:
+        return "\n".join(lines + ["", f"No drop measured: {w['note']}"]) + "\n"
+    lines += ["", f"## Over {w['n']} z", "",
+              "| variant | window | window area | door | lamp | picture |",
+              "|---|---|---|---|---|---|"]
+    for name, s in w["variants"].items():
+        lines.append(f"| {name} | {s['window_rate']:.3f} | {s['window_area']:.4f} | "
+                     f"{s['door_rate']:.3f} | {s['lamp_rate']:.3f} | {s['picture_rate']:.3f} |")
+    lines += ["", f"Door rate change with the window maps dropped: {w['door_change']:+.3f}",
+              f"Bed: {w['bed']}"]
+    return "\n".join(lines) + "\n"

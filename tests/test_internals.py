@@ -1,0 +1,139 @@
+"""Chapter 6's experiments end to end (dcgan_tf.internals) on a tiny untrained DCGAN."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from dcgan_tf import internals, procedural
+from dcgan_tf.config import DCGANConfig
+from dcgan_tf.gan import DCGAN
+
+
+@pytest.fixture(scope="module")
+def gan():
+    keras.utils.set_random_seed(0)
+    return DCGAN(DCGANConfig(resolution=32, width=8))
+
+
+def test_guided_study_shares_are_the_masks_of_the_chosen_images(gan):
+    study = internals.guided_study(gan, n_images=24, channels=range(2), k=3)
+    assert set(study["results"]) == {"trained", "random"}
+    # An independent count: energy in the mask over energy in the image, per unit.
+    units, grads = study["results"]["trained"]
+    rows = [u.index for c in units for u in units[c]]
+    g = np.concatenate([grads[c] for c in units]).astype(np.float64)
+    mask = study["labels"]["bed_mask"][rows].astype(bool)
+    energy = (g ** 2).sum(-1)
+    expected = np.mean([e[m].sum() / e.sum() for e, m in zip(energy, mask) if e.sum() > 0])
+    assert study["shares"]["trained"]["bed"]["share"] == pytest.approx(expected)
+    assert study["shares"]["trained"]["bed"]["chance"] == pytest.approx(mask.mean())
+    per_image = [e[m].sum() / e.sum() for e, m in zip(energy, mask) if e.sum() > 0]
+    assert study["shares"]["trained"]["bed"]["se"] == pytest.approx(
+        np.std(per_image, ddof=1) / np.sqrt(len(per_image)))
+    # The random D is a different network, and the same one on every call (seeded).
+    assert not np.allclose(grads[0], study["results"]["random"][1][0])
+    again = internals.guided_study(gan, n_images=24, channels=range(2), k=3)
+    np.testing.assert_allclose(again["results"]["random"][1][0],
+                               study["results"]["random"][1][0], rtol=1e-5, atol=1e-8)
+
+
+def test_guided_study_images_are_fresh_rooms(gan):
+    study = internals.guided_study(gan, n_images=8, channels=range(1), k=2)
+    images, _ = procedural.load("rooms", 8, seed=internals.IMAGE_SEED, size=32)
+    np.testing.assert_array_equal(study["images"], images)
+
+
+def test_boxed_draws_each_outline_and_nothing_else():
+    images = np.zeros((2, 12, 12, 3), np.uint8)
+    out = internals.boxed(images, {0: [[2, 3, 6, 8]], 1: []})
+    red = out[0, ..., 0] == 255
+    expected = np.zeros((12, 12), bool)
+    expected[3:8, 2:6] = True
+    expected[4:7, 3:5] = False  # the inside stays as it was
+    np.testing.assert_array_equal(red, expected)
+    assert not out[1].any() and not images.any()  # image 1 has no box; inputs untouched
+
+
+def test_find_windows_with_hand_drawn_boxes(gan, tmp_path):
+    boxes = {str(i): [[4, 4, 16, 16]] for i in range(6)} | {"6": []}
+    path = tmp_path / "boxes.json"
+    path.write_text(json.dumps(boxes))
+    found = internals.find_windows(gan, box_samples=8, boxes_file=path)
+    assert found.segmenter_iou is None and found.samples_with_boxes == 6
+    n_maps = gan.generator.get_layer("act2").output.shape[-1]
+    assert found.layer == "act2" and found.n_maps == n_maps and len(found.weights) == n_maps
+    np.testing.assert_array_equal(found.maps, np.flatnonzero(found.weights > 0))
+    assert found.images.shape == (8, 32, 32, 3) and found.images.dtype == np.uint8
+    internals.windows_figure(found, tmp_path / "maps.png")
+    assert (tmp_path / "maps.png").stat().st_size > 1000
+
+
+def test_no_box_means_no_maps_and_no_drop(gan, tmp_path):
+    path = tmp_path / "none.json"
+    path.write_text(json.dumps({"0": [], "1": []}))
+    found = internals.find_windows(gan, box_samples=2, boxes_file=path)
+    assert len(found.maps) == 0 and found.samples_with_boxes == 0
+    with pytest.raises(ValueError, match="no window maps"):
+        internals.drop_study(gan, found)
+    res = internals.results_json({"shares": {}}, found, None)
+    assert res["windows"]["note"] == "no window boxes on any sample"
+
+
+def test_drop_variants_render_the_first_measured_z(gan):
+    drop = {"maps": [0, 1], "control_maps": [2, 3]}
+    v = internals.drop_variants(gan, drop, k=3)
+    assert list(v) == ["original", "windows dropped", "random dropped"]
+    assert all(x.shape == (3, 32, 32, 3) for x in v.values())
+    assert not np.array_equal(v["original"], v["windows dropped"])
+
+
+def _results(with_drop=True):
+    share = {"share": 0.4, "se": 0.05, "chance": 0.1, "n": 8}
+    stats = {"window_rate": 0.5, "window_area": 0.012, "door_rate": 0.25, "lamp_rate": 0.75,
+             "picture_rate": 0.125}
+    windows = {"segmenter_iou": 0.625, "layer": "act2", "window_maps": 7, "n_maps": 32,
+               "samples_with_boxes": 90, "box_samples": 100}
+    if with_drop:
+        windows |= {"n": 500, "door_change": 0.0625, "bed": "not measured: no bed head",
+                    "variants": {"original": stats, "windows dropped": stats,
+                                 "random dropped": stats}}
+    else:
+        windows["note"] = "no window boxes on any sample"
+    return {"guided": {"trained": {"bed": share, "window": share},
+                       "random": {"bed": share, "window": share}}, "windows": windows}
+
+
+def test_summary_reports_every_number():
+    text = internals.summary(_results())
+    for piece in ("| trained | 0.400 ± 0.098 | 0.100 |", "IoU on fresh rooms: 0.625",
+                  "7 of 32", "| windows dropped | 0.500 | 0.0120 | 0.250 | 0.750 | 0.125 |",
+                  "+0.062", "Bed: not measured"):
+        assert piece in text
+    assert "No drop measured: no window boxes" in internals.summary(_results(False))
+    hand = _results()
+    hand["windows"]["segmenter_iou"] = None
+    assert "IoU on fresh rooms: hand-drawn boxes" in internals.summary(hand)
+
+
+def test_figures_write_pngs(tmp_path):
+    res = _results()
+    internals.share_figure(res["guided"], tmp_path / "shares.png")
+    internals.rates_figure(res["windows"], tmp_path / "rates.png")
+    assert all((tmp_path / f).stat().st_size > 1000 for f in ("shares.png", "rates.png"))
+
+
+def test_benchmark_smoke_writes_every_output(load_benchmark, tmp_path, monkeypatch):
+    monkeypatch.setenv("DCGAN_RUNS", str(tmp_path / "runs"))
+    bench = load_benchmark("internals")
+    assert bench.main(["--smoke", "--out", str(tmp_path / "out")]) == 0
+    res = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert set(res) == {"guided", "windows"} and "bed" in res["guided"]["trained"]
+    for name in ("guided_units.png", "guided_shares.png", "window_maps.png", "summary.md"):
+        assert (tmp_path / "out" / name).exists(), name
+
+
+def test_rooms_figure_writes_png(gan, tmp_path):
+    internals.rooms_figure(gan, k=3, path=tmp_path / "rooms.png")
+    assert (tmp_path / "rooms.png").stat().st_size > 1000
