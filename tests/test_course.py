@@ -211,6 +211,28 @@ def test_title_is_chapter_n(path):
     assert re.fullmatch(rf"# Chapter {number}: \S.*", title), f"{path.name}: {title!r}"
 
 
+@pytest.mark.parametrize("here, following", list(zip(NOTEBOOKS, NOTEBOOKS[1:])),
+                         ids=lambda p: p.name)
+def test_every_chapter_but_the_last_ends_with_a_link_to_the_next(here, following):
+    last = text(cells(here)[-1])
+    assert f"]({following.name})" in last, f"{here.name}: no link to {following.name}"
+
+
+def test_no_notebook_or_readme_links_a_file_the_repo_lacks():
+    sources = {p: "\n".join(text(c) for c in cells(p) if c["cell_type"] == "markdown")
+               for p in NOTEBOOKS}
+    sources[ROOT / "README.md"] = (ROOT / "README.md").read_text()
+    sources.update({p: p.read_text() for p in (ROOT / "docs").glob("*.md")})
+    missing = []
+    for path, body in sources.items():
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", body):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (path.parent / target).exists():
+                missing.append(f"{path.relative_to(ROOT)} -> {target}")
+    assert not missing, missing
+
+
 def test_license_is_mit():
     licence = (ROOT / "LICENSE").read_text()
     assert licence.startswith("MIT License")
