@@ -1,7 +1,7 @@
 """Inside the networks (paper §6.2 and §6.3.1): what D's units see, and G forgetting windows.
 
     python benchmarks/internals.py                      # the shared rooms run (small profile)
-    python benchmarks/internals.py --n 1000 --channels 8
+    python benchmarks/internals.py --n 1000 --channels 8 --controls 10
     python benchmarks/internals.py --boxes my_boxes.json --box-samples 150   # hand-drawn boxes
     python benchmarks/internals.py --epochs 16          # a rooms run four times as long
     python benchmarks/internals.py --smoke              # a tiny run end to end, a minute or two
@@ -15,7 +15,7 @@ run folder is missing) and prints:
 * the window segmentation probe's IoU on fresh rooms, the number of G's "window maps"
   (dcgan_tf.forgetting) found from boxes on --box-samples generated rooms;
 * window presence and area, and door/lamp/picture rates, over --n z with and without the
-  window maps, against dropping as many random maps.
+  window maps, against dropping as many random maps (--controls draws: mean and sd).
 
 The segmentation probe and the attribute probes know procedural rooms only: on LSUN
 (--profile full) give hand-drawn boxes with --boxes and read the probe rates with care.
@@ -66,7 +66,7 @@ def run(gan, args, out: Path) -> dict:
     internals.windows_figure(found, out / "window_maps.png")
     drop = None
     if len(found.maps):
-        drop = internals.drop_study(gan, found, args.n)
+        drop = internals.drop_study(gan, found, args.n, args.controls)
         internals.rates_figure(drop, out / "window_rates.png")
         forgetting.drop_figure(internals.drop_variants(gan, drop), out / "window_drop.png")
     return internals.results_json(study, found, drop)
@@ -76,6 +76,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", choices=PROFILES, help="default: DCGAN_PROFILE or small")
     ap.add_argument("--n", type=int, default=500, help="z measured with and without the drop")
+    ap.add_argument("--controls", type=int, default=5,
+                    help="random drops of as many maps (the control's spread)")
     ap.add_argument("--images", type=int, default=2000, help="fresh rooms D's units scan")
     ap.add_argument("--channels", type=int, default=6, help="D channels visualised")
     ap.add_argument("--k", type=int, default=8, help="top images per channel")
@@ -96,7 +98,7 @@ def main(argv=None) -> int:
     if args.smoke:
         args.n, args.images, args.box_samples = min(args.n, 40), min(args.images, 64), 40
         args.seg_images, args.seg_epochs, args.seg_test = 1000, 1, 100
-        args.k = min(args.k, 3)
+        args.k, args.controls = min(args.k, 3), 2
     out = Path(args.out or runs_dir() / ("internals_smoke" if args.smoke else "internals"))
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()

@@ -112,3 +112,21 @@ def rejections(work) -> list[tuple[str, str, str]]:
                 rows.append((step, key if len(key) < 60 else "..." + key[-57:],
                              rec.get("reason", "")))
     return rows
+
+
+def hash_quality_figure(scores: dict, path=None):
+    """Precision and recall of each de-duplication method's pairs (dedup.pair_scores per
+    method), side by side, with the pair counts under the bars."""
+    from dcgan_tf.plots import new_figure, save_figure
+
+    methods = list(scores)
+    fig, axes = new_figure(path, 1, 1, (6.0, 3.2))
+    ax, x = axes[0], np.arange(len(methods))
+    for offset, key in ((-0.2, "precision"), (0.2, "recall")):
+        ax.bar(x + offset, [scores[m][key] for m in methods], 0.4, label=key)
+    ax.set_xticks(x, [f"{m}\n{scores[m]['true_pos']} of {scores[m]['pairs_true']} true pairs,"
+                      f"\n{scores[m]['pairs_found']} found" for m in methods], fontsize=8)
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("share of pairs")
+    ax.legend(fontsize=8, loc="lower right")
+    return save_figure(fig, path)

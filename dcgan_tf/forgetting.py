@@ -29,7 +29,7 @@ import tensorflow as tf
 from dcgan_tf import procedural
 from dcgan_tf.config import InputError
 from dcgan_tf.data import to_model_range, to_uint8
-from dcgan_tf.plots import grid, new_figure, save_figure
+from dcgan_tf.plots import rows_figure
 from dcgan_tf.prior import sample_prior
 
 TRAIN_SEED, TEST_SEED = 9_001, 9_002  # the segmentation probe's data: no one else's seeds
@@ -280,6 +280,17 @@ def random_maps(n_maps: int, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_maps, k, replace=False))
 
 
+def control_stats(generator, k: int, probes, z, seeds, layer: str | None = None,
+                  pixel_range=(-1.0, 1.0)) -> list[dict]:
+    """object_stats of the same z with k random maps dropped, one draw per seed: how much
+    any drop of that size changes, the spread a window-specific drop is read against."""
+    layer = layer or window_layer(generator)
+    n_maps = generator.get_layer(layer).output.shape[-1]
+    return [object_stats(probes.predict(_render(
+        drop_maps(generator, random_maps(n_maps, k, s), layer), z, pixel_range)))
+        for s in seeds]
+
+
 def object_stats(pred: dict, threshold: float = 0.5) -> dict:
     """Presence rates of the objects a probe reports, plus the mean window area."""
     stats = {f"{o}_rate": float(np.mean(np.asarray(pred[o]) > threshold))
@@ -310,9 +321,4 @@ def measure_drop(generator, maps, probes, n: int = 500, layer: str | None = None
 
 def drop_figure(images: dict[str, np.ndarray], path=None, k: int = 8):
     """Rows: the same z under each variant of render_variants (first k samples)."""
-    fig, axes = new_figure(path, len(images), 1, (1.1 * k + 0.5, 1.3 * len(images) + 0.3))
-    for ax, (name, x) in zip(axes, images.items()):
-        ax.imshow(grid(x[:k], ncols=k), interpolation="nearest")
-        ax.set_axis_off()
-        ax.set_title(name, fontsize=9)
-    return save_figure(fig, path)
+    return rows_figure(images, path, k)

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 
 from dcgan_tf import forgetting, guided, procedural
-from dcgan_tf.plots import grid, new_figure, save_figure, tint
+from dcgan_tf.plots import grid, new_figure, rows_figure, save_figure, tint
 from dcgan_tf.prior import sample_prior
 
 IMAGE_SEED, BOX_SEED, DROP_SEED = 9_003, 9_004, 9_005  # fresh rooms and z: no one else's
@@ -33,14 +33,9 @@ def rooms_figure(gan, k: int = 8, path=None):
     fake = to_uint8(gan.generator(sample_prior(k, cfg.z_dim, cfg.z_prior, BOX_SEED),
                                   training=False), cfg.pixel_range)
     tinted = tint(images, labels, objects=MASKED)
-    rows = {"real rooms": images, "their bed (magenta) and window (green) masks": tinted,
-            "generated rooms": fake}
-    fig, axes = new_figure(path, len(rows), 1, (1.1 * k + 0.5, 1.3 * len(rows) + 0.3))
-    for ax, (title, x) in zip(axes, rows.items()):
-        ax.imshow(grid(x, ncols=k), interpolation="nearest")
-        ax.set_axis_off()
-        ax.set_title(title, fontsize=9)
-    return save_figure(fig, path)
+    return rows_figure({"real rooms": images,
+                        "their bed (magenta) and window (green) masks": tinted,
+                        "generated rooms": fake}, path, k)
 
 
 def _shares(units, grads, labels) -> dict:
@@ -153,17 +148,28 @@ def windows_figure(found: WindowSearch, path=None, k: int = 8):
     return save_figure(fig, path)
 
 
-def drop_study(gan, found: WindowSearch, n: int = 500) -> dict:
+def drop_study(gan, found: WindowSearch, n: int = 500, controls: int = 5) -> dict:
     """Object rates over n fresh z (DROP_SEED) with and without the window maps and with
-    as many random maps dropped (forgetting.measure_drop, counted by the rooms probes)."""
+    as many random maps dropped (forgetting.measure_drop, counted by the rooms probes);
+    `controls` random draws in all (seeds 1, 2, ...) give the control's spread."""
     from dcgan_tf.probes import get_probes
 
     if len(found.maps) == 0:
         raise ValueError("no window maps to drop: no generated sample had a window box")
     cfg = gan.cfg
     probes = get_probes("rooms", cfg.resolution, verbose=0)
-    return forgetting.measure_drop(gan.generator, found.maps, probes, n=n, seed=DROP_SEED,
+    drop = forgetting.measure_drop(gan.generator, found.maps, probes, n=n, seed=DROP_SEED,
                                    z_prior=cfg.z_prior, pixel_range=cfg.pixel_range)
+    z = sample_prior(n, cfg.z_dim, cfg.z_prior, DROP_SEED)  # the z measure_drop used
+    more = forgetting.control_stats(gan.generator, len(found.maps), probes, z,
+                                    range(2, controls + 1), pixel_range=cfg.pixel_range)
+    draws = [drop["variants"]["random dropped"], *more]
+    drop["controls"] = {key: {"mean": float(np.mean([d[key] for d in draws])),
+                              "sd": float(np.std([d[key] for d in draws], ddof=1))
+                              if len(draws) > 1 else 0.0}
+                        for key in draws[0]}
+    drop["controls"]["draws"] = len(draws)
+    return drop
 
 
 def drop_variants(gan, drop: dict, k: int = 8) -> dict:
@@ -178,13 +184,19 @@ RATES = ("window_rate", "door_rate", "lamp_rate", "picture_rate")
 
 
 def rates_figure(drop: dict, path=None):
-    """Grouped bars: each object's presence rate under each variant of the drop."""
+    """Grouped bars: each object's presence rate under each variant of the drop; the random
+    drop shows the mean and sd over its control draws when drop_study made several."""
     fig, axes = new_figure(path, 1, 1, (6.5, 3.2))
     ax, variants = axes[0], drop["variants"]
     width = 0.8 / len(variants)
     for i, (name, stats) in enumerate(variants.items()):
-        ax.bar(np.arange(len(RATES)) + i * width, [stats[r] for r in RATES], width,
-               label=name)
+        heights, err, label = [stats[r] for r in RATES], None, name
+        if name == "random dropped" and drop.get("controls", {}).get("draws", 1) > 1:
+            c = drop["controls"]
+            heights, err = [c[r]["mean"] for r in RATES], [c[r]["sd"] for r in RATES]
+            label = f"random dropped (mean ± sd of {c['draws']} draws)"
+        ax.bar(np.arange(len(RATES)) + i * width, heights, width, yerr=err, capsize=3,
+               label=label)
     ax.set_xticks(np.arange(len(RATES)) + width * (len(variants) - 1) / 2,
                   [r.removesuffix("_rate") for r in RATES])
     ax.set_ylabel(f"share of {drop['n']} rooms")
@@ -227,6 +239,13 @@ def summary(res: dict) -> str:
     for name, s in w["variants"].items():
         lines.append(f"| {name} | {s['window_rate']:.3f} | {s['window_area']:.4f} | "
                      f"{s['door_rate']:.3f} | {s['lamp_rate']:.3f} | {s['picture_rate']:.3f} |")
+    if "controls" in w:
+        c = w["controls"]
+        lines.append(f"| random dropped, {c['draws']} draws (mean ± sd) | " + " | ".join(
+            f"{c[k]['mean']:.{4 if k == 'window_area' else 3}f} ± "
+            f"{c[k]['sd']:.{4 if k == 'window_area' else 3}f}"
+            for k in ("window_rate", "window_area", "door_rate", "lamp_rate",
+                      "picture_rate")) + " |")
     lines += ["", f"Door rate change with the window maps dropped: {w['door_change']:+.3f}",
               f"Bed: {w['bed']}"]
     return "\n".join(lines) + "\n"

@@ -75,6 +75,25 @@ def show_images(images, title: str | None = None, ncols: int | None = None, ax=N
     return ax
 
 
+def show_rows(images, title: str | None = None, scale: float = 1.0, ax=None):
+    """A grid whose rows are the first axis of `images` (rows, cols, H, W, C)."""
+    images = np.asarray(images)
+    rows, cols = images.shape[:2]
+    return show_images(images.reshape(rows * cols, *images.shape[2:]), title, cols, ax=ax,
+                       scale=scale)
+
+
+def rows_figure(rows: dict, path=None, k: int = 8):
+    """One titled strip per entry of `rows` ({title: uint8 images}), the first k of each:
+    real beside generated, the same z under several variants."""
+    fig, axes = new_figure(path, len(rows), 1, (1.1 * k + 0.5, 1.3 * len(rows) + 0.3))
+    for ax, (title, x) in zip(axes, rows.items()):
+        ax.imshow(grid(np.asarray(x)[:k], ncols=k), interpolation="nearest")
+        ax.set_axis_off()
+        ax.set_title(title, fontsize=9)
+    return save_figure(fig, path)
+
+
 MASK_COLOURS = {"window": (0, 255, 0), "door": (255, 0, 0), "lamp": (255, 255, 0),
                 "picture": (0, 80, 255), "bed": (255, 0, 255)}
 

@@ -228,3 +228,15 @@ def test_a_huge_bucket_of_copies_is_grouped_without_a_list_of_pairs():
         tracemalloc.stop()
     assert groups == [list(range(n))]
     assert peak < 40 * 2**20, f"peak {peak / 2**20:.0f} MB"  # a few row blocks of distances
+
+
+def test_hash_quality_figure_draws_precision_and_recall_per_method(tmp_path):
+    from data_prep import dedup, show
+
+    truth = [[0, 1, 2], [3, 4]]
+    scores = {"exact": dedup.pair_scores([[0, 1]], truth),  # 1 of 4 true pairs, precise
+              "ae": dedup.pair_scores([[0, 1, 2, 5]], truth)}  # 3 right of 6 found
+    fig = show.hash_quality_figure(scores, tmp_path / "h.png")
+    heights = [round(p.get_height(), 3) for p in fig.axes[0].patches]
+    assert heights == [1.0, 0.5, 0.25, 0.75]  # precision bars, then recall bars
+    assert (tmp_path / "h.png").stat().st_size > 1000

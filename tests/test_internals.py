@@ -96,9 +96,10 @@ def _results(with_drop=True):
     windows = {"segmenter_iou": 0.625, "layer": "act2", "window_maps": 7, "n_maps": 32,
                "samples_with_boxes": 90, "box_samples": 100}
     if with_drop:
+        controls = {k: {"mean": v, "sd": 0.01} for k, v in stats.items()} | {"draws": 5}
         windows |= {"n": 500, "door_change": 0.0625, "bed": "not measured: no bed head",
                     "variants": {"original": stats, "windows dropped": stats,
-                                 "random dropped": stats}}
+                                 "random dropped": stats}, "controls": controls}
     else:
         windows["note"] = "no window boxes on any sample"
     return {"guided": {"trained": {"bed": share, "window": share},
@@ -109,7 +110,8 @@ def test_summary_reports_every_number():
     text = internals.summary(_results())
     for piece in ("| trained | 0.400 ± 0.098 | 0.100 |", "IoU on fresh rooms: 0.625",
                   "7 of 32", "| windows dropped | 0.500 | 0.0120 | 0.250 | 0.750 | 0.125 |",
-                  "+0.062", "Bed: not measured"):
+                  "+0.062", "Bed: not measured",
+                  "| random dropped, 5 draws (mean ± sd) | 0.500 ± 0.010 | 0.0120 ± 0.0100 |"):
         assert piece in text
     assert "No drop measured: no window boxes" in internals.summary(_results(False))
     hand = _results()
@@ -137,3 +139,33 @@ def test_benchmark_smoke_writes_every_output(load_benchmark, tmp_path, monkeypat
 def test_rooms_figure_writes_png(gan, tmp_path):
     internals.rooms_figure(gan, k=3, path=tmp_path / "rooms.png")
     assert (tmp_path / "rooms.png").stat().st_size > 1000
+
+
+class _MeanProbe:
+    """Reads each image's mean brightness as its window probability: a stand-in whose
+    answers follow the pixels, so a drop changes them."""
+
+    def predict(self, images):
+        m = np.asarray(images, np.float64).mean((1, 2, 3)) / 255.0
+        return {"window": m, "door": 1 - m, "lamp": m, "picture": m, "window_area": m / 10}
+
+
+def test_drop_study_spreads_the_control_over_draws(gan, monkeypatch):
+    from dcgan_tf import forgetting, probes
+
+    monkeypatch.setattr(probes, "get_probes", lambda *a, **k: _MeanProbe())
+    found = internals.WindowSearch(np.zeros((1, 100)), np.zeros((1, 32, 32, 3), np.uint8),
+                                   {0: [[0, 0, 4, 4]]}, np.array([0, 1]), np.ones(8), "act2",
+                                   8, None)
+    drop = internals.drop_study(gan, found, n=16, controls=3)
+    c = drop["controls"]
+    assert c["draws"] == 3
+    # An independent recount of the three control draws (seeds 1, 2, 3).
+    z = internals.sample_prior(16, 100, gan.cfg.z_prior, internals.DROP_SEED)
+    rates = [float(np.mean(_MeanProbe().predict(forgetting.render_variants(
+        gan.generator, z, [0, 1], forgetting.random_maps(8, 2, s))["random dropped"])["window"]
+        > 0.5)) for s in (1, 2, 3)]
+    assert c["window_rate"]["mean"] == pytest.approx(np.mean(rates))
+    assert c["window_rate"]["sd"] == pytest.approx(np.std(rates, ddof=1))
+    assert drop["variants"]["random dropped"]["window_rate"] == pytest.approx(rates[0])
+    internals.rates_figure(drop)  # draws the spread as error bars
