@@ -20,7 +20,7 @@ run folder is missing) and prints:
 The segmentation probe and the attribute probes know procedural rooms only: on LSUN
 (--profile full) give hand-drawn boxes with --boxes and read the probe rates with care.
 Written to --out: guided_units.png, guided_shares.png, window_maps.png, window_drop.png,
-window_rates.png, results.json, summary.md.
+window_rates.png, window_dose.png, results.json, summary.md.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def _load_gan(args, out: Path):
 
 def run(gan, args, out: Path) -> dict:
     """Both experiments, their figures written to out; the numbers (results_json)."""
-    study = internals.guided_study(gan, args.images, range(args.channels), args.k, args.seed)
+    study = internals.guided_study(gan, args.images, range(args.channels), args.k, args.seed,
+                                   args.layer)
     guided.unit_figure(study["images"], study["results"], out / "guided_units.png",
                        k=min(args.k, 6))
     internals.share_figure(study["shares"], out / "guided_shares.png")
@@ -68,6 +69,9 @@ def run(gan, args, out: Path) -> dict:
     if len(found.maps):
         drop = internals.drop_study(gan, found, args.n, args.controls)
         internals.rates_figure(drop, out / "window_rates.png")
+        drop["dose"] = internals.dose_response(gan, found, n=args.n, controls=args.controls)
+        internals.dose_figure(drop["dose"], drop["variants"]["original"],
+                              out / "window_dose.png")
         forgetting.drop_figure(internals.drop_variants(gan, drop), out / "window_drop.png")
     return internals.results_json(study, found, drop)
 
@@ -81,6 +85,8 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=2000, help="fresh rooms D's units scan")
     ap.add_argument("--channels", type=int, default=6, help="D channels visualised")
     ap.add_argument("--k", type=int, default=8, help="top images per channel")
+    ap.add_argument("--layer", help="D layer whose units are traced (default: the last conv "
+                                    "activation, e.g. act3; act1 and act2 are lower)")
     ap.add_argument("--box-samples", type=int, default=500, help="generated rooms boxed")
     ap.add_argument("--boxes", help="hand-drawn boxes (JSON, see dcgan_tf.forgetting)")
     ap.add_argument("--min-area", type=int, default=4, help="smallest window blob, pixels")
@@ -113,7 +119,8 @@ def main(argv=None) -> int:
     write_text(out / "summary.md", table)
     print(table)
     print(f"{(time.perf_counter() - start) / 60:.1f} min. Figures in {out}: guided_units.png, "
-          f"guided_shares.png, window_maps.png, window_drop.png, window_rates.png; "
+          f"guided_shares.png, window_maps.png, window_drop.png, window_rates.png, "
+          f"window_dose.png; "
           f"numbers: results.json, summary.md")
     return 0
 

@@ -280,15 +280,21 @@ def random_maps(n_maps: int, k: int, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_maps, k, replace=False))
 
 
+def drop_stats(generator, maps, probes, z, pixel_range=(-1.0, 1.0),
+               layer: str | None = None) -> dict:
+    """object_stats of G's pictures of z with `maps` of `layer` dropped."""
+    model = drop_maps(generator, maps, layer)
+    return object_stats(probes.predict(_render(model, z, pixel_range)))
+
+
 def control_stats(generator, k: int, probes, z, seeds, layer: str | None = None,
                   pixel_range=(-1.0, 1.0)) -> list[dict]:
     """object_stats of the same z with k random maps dropped, one draw per seed: how much
     any drop of that size changes, the spread a window-specific drop is read against."""
     layer = layer or window_layer(generator)
     n_maps = generator.get_layer(layer).output.shape[-1]
-    return [object_stats(probes.predict(_render(
-        drop_maps(generator, random_maps(n_maps, k, s), layer), z, pixel_range)))
-        for s in seeds]
+    return [drop_stats(generator, random_maps(n_maps, k, s), probes, z, pixel_range, layer)
+            for s in seeds]
 
 
 def object_stats(pred: dict, threshold: float = 0.5) -> dict:

@@ -46,15 +46,16 @@ def _shares(units, grads, labels) -> dict:
 
 
 def guided_study(gan, n_images: int = 2000, channels=range(6), k: int = 8,
-                 seed: int = 0) -> dict:
-    """Guided backprop for the trained D and a random D (seeded): images, labels,
-    results {name: (units, gradients)} and shares {name: {obj: energy_share}}."""
+                 seed: int = 0, layer: str | None = None) -> dict:
+    """Guided backprop for the trained D and a random D (seeded) from units of `layer`
+    (default: D's last conv activation): images, labels, results {name: (units,
+    gradients)} and shares {name: {obj: energy_share}}."""
     images, labels = procedural.load("rooms", n_images, seed=IMAGE_SEED,
                                      size=gan.cfg.resolution)
     d = gan.discriminator
     keras.utils.set_random_seed(seed)  # the random D is the same draw every time
     nets = {"trained": d, "random": guided.random_discriminator(d)}
-    results = {name: guided.guided_units(net, images, channels=channels, k=k,
+    results = {name: guided.guided_units(net, images, layer, channels=channels, k=k,
                                          bn_images=images, pixel_range=gan.cfg.pixel_range)
                for name, net in nets.items()}
     shares = {name: _shares(units, grads, labels) for name, (units, grads) in results.items()}
@@ -172,6 +173,46 @@ def drop_study(gan, found: WindowSearch, n: int = 500, controls: int = 5) -> dic
     return drop
 
 
+def dose_response(gan, found: WindowSearch, ks=(1, 2, 4, 8), n: int = 500,
+                  controls: int = 3) -> list[dict]:
+    """Window rate and area with only the k strongest window maps dropped, for each k (and
+    all of them), beside k random maps (`controls` draws): does a small drop already remove
+    windows, before the pictures as a whole fall apart?"""
+    from dcgan_tf.probes import get_probes
+
+    cfg, g = gan.cfg, gan.generator
+    probes = get_probes("rooms", cfg.resolution, verbose=0)
+    z = sample_prior(n, cfg.z_dim, cfg.z_prior, DROP_SEED)
+    strongest = found.maps[np.argsort(-found.weights[found.maps], kind="stable")]
+    rows = []
+    for k in sorted({min(k, len(strongest)) for k in ks} | {len(strongest)}):
+        window = forgetting.drop_stats(g, strongest[:k], probes, z, cfg.pixel_range)
+        rand = forgetting.control_stats(g, k, probes, z, range(1, controls + 1),
+                                        pixel_range=cfg.pixel_range)
+        rows.append({"k": int(k), **{f"window_maps_{key}": window[key] for key in
+                                     ("window_rate", "window_area")},
+                     **{f"random_{key}": float(np.mean([r[key] for r in rand]))
+                        for key in ("window_rate", "window_area")},
+                     "random_window_rate_sd": float(np.std([r["window_rate"] for r in rand]))})
+    return rows
+
+
+def dose_figure(rows: list[dict], base: dict, path=None):
+    """Window rate and area against the number of maps dropped: the strongest window maps
+    first, against as many random maps; the dotted line is G as trained."""
+    fig, axes = new_figure(path, 1, 2, (9.0, 3.2))
+    k = [r["k"] for r in rows]
+    for ax, key, label in ((axes[0], "window_rate", "share of rooms with a window"),
+                           (axes[1], "window_area", "mean window area")):
+        ax.plot(k, [r[f"window_maps_{key}"] for r in rows], "o-", label="strongest window maps")
+        ax.plot(k, [r[f"random_{key}"] for r in rows], "s--", color="C2", label="random maps")
+        ax.axhline(base[key], ls=":", color="k", label="as trained")
+        ax.set_xlabel("maps dropped")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
 def drop_variants(gan, drop: dict, k: int = 8) -> dict:
     """The first k measured z under each variant (the Fig. 6 grid)."""
     cfg = gan.cfg
@@ -248,4 +289,12 @@ def summary(res: dict) -> str:
                       "picture_rate")) + " |")
     lines += ["", f"Door rate change with the window maps dropped: {w['door_change']:+.3f}",
               f"Bed: {w['bed']}"]
+    if w.get("dose"):
+        lines += ["", "## The strongest k window maps dropped, against k random maps", "",
+                  "| k | window rate | random: window rate (± sd) | window area | "
+                  "random: window area |", "|---|---|---|---|---|"]
+        lines += [f"| {r['k']} | {r['window_maps_window_rate']:.3f} | "
+                  f"{r['random_window_rate']:.3f} ± {r['random_window_rate_sd']:.3f} | "
+                  f"{r['window_maps_window_area']:.4f} | {r['random_window_area']:.4f} |"
+                  for r in w["dose"]]
     return "\n".join(lines) + "\n"

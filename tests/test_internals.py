@@ -97,6 +97,9 @@ def _results(with_drop=True):
                "samples_with_boxes": 90, "box_samples": 100}
     if with_drop:
         controls = {k: {"mean": v, "sd": 0.01} for k, v in stats.items()} | {"draws": 5}
+        windows["dose"] = [{"k": 2, "window_maps_window_rate": 0.25, "random_window_rate": 0.5,
+                            "random_window_rate_sd": 0.125, "window_maps_window_area": 0.01,
+                            "random_window_area": 0.02}]
         windows |= {"n": 500, "door_change": 0.0625, "bed": "not measured: no bed head",
                     "variants": {"original": stats, "windows dropped": stats,
                                  "random dropped": stats}, "controls": controls}
@@ -111,7 +114,8 @@ def test_summary_reports_every_number():
     for piece in ("| trained | 0.400 ± 0.098 | 0.100 |", "IoU on fresh rooms: 0.625",
                   "7 of 32", "| windows dropped | 0.500 | 0.0120 | 0.250 | 0.750 | 0.125 |",
                   "+0.062", "Bed: not measured",
-                  "| random dropped, 5 draws (mean ± sd) | 0.500 ± 0.010 | 0.0120 ± 0.0100 |"):
+                  "| random dropped, 5 draws (mean ± sd) | 0.500 ± 0.010 | 0.0120 ± 0.0100 |",
+                  "| 2 | 0.250 | 0.500 ± 0.125 | 0.0100 | 0.0200 |"):
         assert piece in text
     assert "No drop measured: no window boxes" in internals.summary(_results(False))
     hand = _results()
@@ -169,3 +173,27 @@ def test_drop_study_spreads_the_control_over_draws(gan, monkeypatch):
     assert c["window_rate"]["sd"] == pytest.approx(np.std(rates, ddof=1))
     assert drop["variants"]["random dropped"]["window_rate"] == pytest.approx(rates[0])
     internals.rates_figure(drop)  # draws the spread as error bars
+
+
+def test_dose_response_drops_the_strongest_maps_first(gan, monkeypatch):
+    from dcgan_tf import forgetting, probes
+
+    monkeypatch.setattr(probes, "get_probes", lambda *a, **k: _MeanProbe())
+    weights = np.array([0.1, -1.0, 0.9, 0.5, -0.2, 0.3, -0.4, -0.5])
+    found = internals.WindowSearch(np.zeros((1, 100)), np.zeros((1, 32, 32, 3), np.uint8),
+                                   {0: [[0, 0, 4, 4]]}, np.flatnonzero(weights > 0), weights,
+                                   "act2", 8, None)
+    rows = internals.dose_response(gan, found, ks=(1, 2, 9), n=12, controls=2)
+    assert [r["k"] for r in rows] == [1, 2, 4]  # 9 is capped at the 4 window maps
+    z = internals.sample_prior(12, 100, gan.cfg.z_prior, internals.DROP_SEED)
+    # k = 2 drops maps 2 and 3 (weights 0.9 and 0.5), not the first two indices.
+    expected = forgetting.object_stats(_MeanProbe().predict(forgetting.render_variants(
+        gan.generator, z, [2, 3], [0])["windows dropped"]))
+    assert rows[1]["window_maps_window_area"] == pytest.approx(expected["window_area"])
+    internals.dose_figure(rows, {"window_rate": 0.5, "window_area": 0.05})
+
+
+def test_guided_study_traces_any_layer(gan):
+    study = internals.guided_study(gan, n_images=8, channels=range(1), k=2, layer="act1")
+    units, grads = study["results"]["trained"]
+    assert {u.layer for u in units[0]} == {"act1"} and grads[0].shape == (2, 32, 32, 3)

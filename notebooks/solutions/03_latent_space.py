@@ -8,5 +8,9 @@ z1...), so names the notebook defines are not imported here."""
 MY_DIP = np.linalg.norm((z0 + z1) / 2) / np.mean([np.linalg.norm(z0), np.linalg.norm(z1)])
 
 # %% MY_SLERP_MID
-theta = np.arccos(np.dot(z0, z1) / (np.linalg.norm(z0) * np.linalg.norm(z1)))
-MY_SLERP_MID = (np.sin(0.5 * theta) * z0 + np.sin(0.5 * theta) * z1) / np.sin(theta)
+# Direction: Shoemake's formula on the unit vectors; norm: halfway between the two norms.
+r0, r1 = np.linalg.norm(z0), np.linalg.norm(z1)
+u0, u1 = z0 / r0, z1 / r1
+theta = np.arccos(np.clip(u0 @ u1, -1, 1))
+direction = (np.sin(0.5 * theta) * u0 + np.sin(0.5 * theta) * u1) / np.sin(theta)
+MY_SLERP_MID = direction * (r0 + r1) / 2
