@@ -96,6 +96,23 @@ class WindowSearch:
         return sum(1 for b in self.boxes.values() if b)
 
 
+def write_box_samples(gan, n: int, folder) -> list:
+    """The n generated rooms find_windows boxes (BOX_SEED), as sample_0000.png ... in
+    `folder`, scaled up 8 times for drawing on: box them by hand (forgetting.load_boxes's
+    format, in the samples' own pixels) to follow the paper on LSUN."""
+    from pathlib import Path
+
+    from dcgan_tf.plots import save_png
+
+    cfg = gan.cfg
+    z = sample_prior(n, cfg.z_dim, cfg.z_prior, BOX_SEED)
+    images, _ = forgetting.layer_activations(gan.generator, z, pixel_range=cfg.pixel_range)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return [save_png(image, folder / f"sample_{i:04d}.png", scale=8)
+            for i, image in enumerate(images)]
+
+
 def find_windows(gan, box_samples: int = 500, boxes_file=None, seg_images: int = 4000,
                  seg_epochs: int = 4, seg_test: int = 500, min_area: int = 4) -> WindowSearch:
     """Box the windows of `box_samples` generated rooms (segmentation probe, or hand-drawn

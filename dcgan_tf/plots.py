@@ -75,6 +75,18 @@ def show_images(images, title: str | None = None, ncols: int | None = None, ax=N
     return ax
 
 
+def show_png(path, width: float = 14):
+    """Show a PNG written by the kit (a figure or a grid) at `width` inches, axes off."""
+    import matplotlib.pyplot as plt
+
+    image = plt.imread(path)
+    h, w = image.shape[:2]
+    fig = plt.figure(figsize=(width, width * h / w))
+    plt.imshow(image)
+    plt.axis("off")
+    return fig
+
+
 def show_rows(images, title: str | None = None, scale: float = 1.0, ax=None):
     """A grid whose rows are the first axis of `images` (rows, cols, H, W, C)."""
     images = np.asarray(images)

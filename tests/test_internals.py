@@ -197,3 +197,16 @@ def test_guided_study_traces_any_layer(gan):
     study = internals.guided_study(gan, n_images=8, channels=range(1), k=2, layer="act1")
     units, grads = study["results"]["trained"]
     assert {u.layer for u in units[0]} == {"act1"} and grads[0].shape == (2, 32, 32, 3)
+
+
+def test_write_box_samples_are_the_rooms_find_windows_boxes(gan, tmp_path):
+    from PIL import Image
+
+    paths = internals.write_box_samples(gan, 3, tmp_path / "to_box")
+    assert [p.name for p in paths] == ["sample_0000.png", "sample_0001.png", "sample_0002.png"]
+    boxes = tmp_path / "boxes.json"
+    boxes.write_text(json.dumps({"0": [], "1": [], "2": []}))
+    found = internals.find_windows(gan, box_samples=3, boxes_file=boxes)
+    big = np.asarray(Image.open(paths[1]))
+    assert big.shape == (256, 256, 3)  # 8 times the 32x32 sample
+    np.testing.assert_array_equal(big[::8, ::8], found.images[1])

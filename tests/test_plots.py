@@ -17,3 +17,10 @@ def test_tint_blends_each_mask_with_its_colour_and_leaves_the_rest():
     # Objects not asked for are not tinted, even where their mask is set.
     masks["door_mask"][0, 1, 1] = True
     assert tuple(plots.tint(images, masks, objects=("window",))[0, 1, 1]) == (100, 100, 100)
+
+
+def test_show_png_keeps_the_pictures_aspect(tmp_path):
+    plots.save_png(np.zeros((20, 40, 3), np.uint8), tmp_path / "wide.png")
+    fig = plots.show_png(tmp_path / "wide.png", width=8)
+    assert tuple(fig.get_size_inches()) == (8, 4)
+    assert fig.axes[0].get_images()[0].get_array().shape[:2] == (20, 40)
