@@ -222,7 +222,9 @@ def dose_figure(rows: list[dict], base: dict, path=None):
     for ax, key, label in ((axes[0], "window_rate", "share of rooms with a window"),
                            (axes[1], "window_area", "mean window area")):
         ax.plot(k, [r[f"window_maps_{key}"] for r in rows], "o-", label="strongest window maps")
-        ax.plot(k, [r[f"random_{key}"] for r in rows], "s--", color="C2", label="random maps")
+        sd = [r["random_window_rate_sd"] for r in rows] if key == "window_rate" else None
+        ax.errorbar(k, [r[f"random_{key}"] for r in rows], yerr=sd, fmt="s--", color="C2",
+                    capsize=3, label="random maps (± sd)" if sd else "random maps")
         ax.axhline(base[key], ls=":", color="k", label="as trained")
         ax.set_xlabel("maps dropped")
         ax.set_ylabel(label)
