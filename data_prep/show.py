@@ -126,7 +126,7 @@ def hash_quality_figure(scores: dict, path=None):
         ax.bar(x + offset, [scores[m][key] for m in methods], 0.4, label=key)
     ax.set_xticks(x, [f"{m}\n{scores[m]['true_pos']} of {scores[m]['pairs_true']} true pairs,"
                       f"\n{scores[m]['pairs_found']} found" for m in methods], fontsize=8)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.25)  # room above the bars for the legend
     ax.set_ylabel("share of pairs")
-    ax.legend(fontsize=8, loc="lower right")
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
     return save_figure(fig, path)
