@@ -354,6 +354,13 @@ def count(ds: tf.data.Dataset) -> int:
     return int(ds.reduce(np.int64(0), lambda n, _: n + 1))
 
 
+def batches(array, batch_size: int = 128):
+    """Consecutive slices of `array` (images, latent vectors, a memory-mapped file) of at
+    most batch_size rows, as numpy arrays: the one loop every batched pass uses."""
+    for start in range(0, len(array), batch_size):
+        yield np.asarray(array[start:start + batch_size])
+
+
 def to_model_range(images, pixel_range=(-1.0, 1.0)):
     """uint8 [0, 255] -> float32 in G's output range ([-1, 1] for tanh)."""
     lo, hi = pixel_range

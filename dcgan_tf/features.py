@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from dcgan_tf.data import to_model_range
+from dcgan_tf.data import batches, to_model_range
 from dcgan_tf.fileio import atomic_path
 
 GRID = 4  # every layer's maps are max-pooled to GRID x GRID, as in the paper
@@ -50,11 +50,6 @@ def fresh_copy(model: keras.Model) -> keras.Model:
     return keras.models.clone_model(model)
 
 
-def _batches(images, batch_size: int):
-    for start in range(0, len(images), batch_size):
-        yield np.asarray(images[start:start + batch_size])
-
-
 def with_dataset_batchnorm(discriminator: keras.Model, images, pixel_range=(-1.0, 1.0),
                            batch_size: int = 128) -> keras.Model:
     """A copy of D whose BatchNorm layers hold the mean, over the batches of `images` (uint8),
@@ -71,7 +66,7 @@ def with_dataset_batchnorm(discriminator: keras.Model, images, pixel_range=(-1.0
     taps = keras.Model(d.inputs, [bn.input for bn in bns])
     sums = [[np.zeros(bn.input.shape[-1]), np.zeros(bn.input.shape[-1])] for bn in bns]
     n_batches = 0
-    for batch in _batches(images, batch_size):
+    for batch in batches(images, batch_size):
         outs = taps(to_model_range(batch, pixel_range), training=True)
         outs = outs if isinstance(outs, (list, tuple)) else [outs]
         for acc, x in zip(sums, outs):
@@ -148,7 +143,7 @@ def extract(model: keras.Model, images, pixel_range=(-1.0, 1.0), batch_size: int
 def _fill(model, images, out, pixel_range, batch_size, progress):
     done = 0
     with tqdm(total=len(images), desc="features", unit="img", disable=not progress) as bar:
-        for batch in _batches(images, batch_size):
+        for batch in batches(images, batch_size):
             feats = model(to_model_range(batch, pixel_range), training=False)
             out[done:done + len(batch)] = np.asarray(feats, np.float32).astype(np.float16)
             done += len(batch)

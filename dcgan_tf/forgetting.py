@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from dcgan_tf import procedural
 from dcgan_tf.config import InputError
-from dcgan_tf.data import to_model_range, to_uint8
+from dcgan_tf.data import batches, to_model_range, to_uint8
 from dcgan_tf.plots import rows_figure
 from dcgan_tf.prior import sample_prior
 
@@ -175,8 +175,8 @@ def layer_activations(generator: keras.Model, z, layer: str | None = None,
     layer = layer or window_layer(generator)
     tap = keras.Model(generator.input, [generator.get_layer(layer).output, generator.output])
     acts, images = [], []
-    for s in range(0, len(z), batch_size):
-        a, x = tap(z[s:s + batch_size], training=False)
+    for batch in batches(z, batch_size):
+        a, x = tap(batch, training=False)
         acts.append(np.asarray(a, np.float32))
         images.append(to_uint8(x, pixel_range))
     return np.concatenate(images), np.concatenate(acts)
@@ -262,8 +262,8 @@ def drop_maps(generator: keras.Model, channels, layer: str | None = None) -> ker
 
 
 def _render(model, z, pixel_range, batch_size=128) -> np.ndarray:
-    return np.concatenate([to_uint8(model(z[s:s + batch_size], training=False), pixel_range)
-                           for s in range(0, len(z), batch_size)])
+    return np.concatenate([to_uint8(model(batch, training=False), pixel_range)
+                           for batch in batches(z, batch_size)])
 
 
 def render_variants(generator, z, maps, control_maps, layer=None,

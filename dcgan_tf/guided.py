@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.data import to_model_range, to_uint8
+from dcgan_tf.data import batches, to_model_range, to_uint8
 from dcgan_tf.features import (conv_activations, copy_model, fresh_copy,
                                with_dataset_batchnorm)
 from dcgan_tf.plots import grid, new_figure, save_figure
@@ -126,9 +126,8 @@ def layer_responses(model: keras.Model, images, layer: str, pixel_range=(-1.0, 1
                     batch_size: int = 128) -> np.ndarray:
     """The activations (n, h, w, c) of `layer` for uint8 `images`, BN in inference mode."""
     tap = _tap(model, layer)
-    out = [np.asarray(tap(to_model_range(images[s:s + batch_size], pixel_range),
-                          training=False), np.float32)
-           for s in range(0, len(images), batch_size)]
+    out = [np.asarray(tap(to_model_range(batch, pixel_range), training=False), np.float32)
+           for batch in batches(images, batch_size)]
     return np.concatenate(out)
 
 

@@ -294,3 +294,15 @@ def test_a_cache_left_half_written_is_named(tmp_path):
     (tmp_path / "cache" / "digits_0.lockfile").write_text("Created at: 0")  # a killed run's
     with pytest.raises(data.DataError, match="digits_0.lockfile.*delete"):
         data.load_images("digits", 32, 1, cache=prefix)
+
+
+def test_batches_slice_in_order_with_a_short_last_batch(tmp_path):
+    from dcgan_tf.data import batches
+
+    x = np.arange(10 * 2).reshape(10, 2)
+    parts = list(batches(x, 4))
+    assert [len(p) for p in parts] == [4, 4, 2]
+    np.testing.assert_array_equal(np.concatenate(parts), x)
+    on_disk = np.lib.format.open_memmap(tmp_path / "x.npy", "w+", np.float16, (5, 3))
+    assert all(type(p) is np.ndarray for p in batches(on_disk, 2))  # read into RAM per batch
+    assert list(batches(x[:0], 4)) == []
