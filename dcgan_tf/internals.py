@@ -16,7 +16,7 @@ import cv2
 import keras
 import numpy as np
 
-from dcgan_tf import forgetting, guided, procedural
+from dcgan_tf import forgetting, guided, latent, procedural
 from dcgan_tf.plots import grid, new_figure, rows_figure, save_figure, tint
 from dcgan_tf.prior import sample_prior
 
@@ -26,12 +26,9 @@ MASKED = ("bed", "window")  # the objects the paper says D's units fire on
 
 def rooms_figure(gan, k: int = 8, path=None):
     """Real rooms, the same rooms with their bed and window masks tinted, and G's rooms."""
-    from dcgan_tf.data import to_uint8
-
     cfg = gan.cfg
     images, labels = procedural.load("rooms", k, seed=IMAGE_SEED, size=cfg.resolution)
-    fake = to_uint8(gan.generator(sample_prior(k, cfg.z_dim, cfg.z_prior, BOX_SEED),
-                                  training=False), cfg.pixel_range)
+    fake = latent.render(gan, sample_prior(k, cfg.z_dim, cfg.z_prior, BOX_SEED))
     tinted = tint(images, labels, objects=MASKED)
     return rows_figure({"real rooms": images,
                         "their bed (magenta) and window (green) masks": tinted,
@@ -105,8 +102,7 @@ def write_box_samples(gan, n: int, folder) -> list:
     from dcgan_tf.plots import save_png
 
     cfg = gan.cfg
-    z = sample_prior(n, cfg.z_dim, cfg.z_prior, BOX_SEED)
-    images, _ = forgetting.layer_activations(gan.generator, z, pixel_range=cfg.pixel_range)
+    images = latent.render(gan, sample_prior(n, cfg.z_dim, cfg.z_prior, BOX_SEED))
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return [save_png(image, folder / f"sample_{i:04d}.png", scale=8)
