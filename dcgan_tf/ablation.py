@@ -57,17 +57,25 @@ SOURCE, EPOCHS = "faces:4000", 4
 # ---------------------------------------------------------------------------- training
 
 
-def run_config(name: str, seed: int, base: DCGANConfig) -> DCGANConfig:
-    """The config of ablation `name` for one seed: `base` with its overrides."""
-    if name not in ABLATIONS:
-        raise InputError(f"unknown ablation {name!r}; expected one of {list(ABLATIONS)}")
-    return base.replace(**ABLATIONS[name], seed=seed)
+def run_config(name: str, seed: int, base: DCGANConfig, table=None) -> DCGANConfig:
+    """The config of `name` for one seed: `base` with its overrides from `table`.
+
+    The default table is ABLATIONS, the lab: it samples from the G being trained
+    (g_ema=0), as the paper did, since a weight average would smooth away the oscillation
+    the lab is there to show. Another table (benchmarks/quality.py's) applies as given.
+    """
+    if table is None:
+        table, base = ABLATIONS, base.replace(g_ema=0.0)
+    if name not in table:
+        raise InputError(f"unknown configuration {name!r}; expected one of {list(table)}")
+    return base.replace(**table[name], seed=seed)
 
 
 def run_ablation(names, seeds, source, out_dir, base: DCGANConfig | None = None,
-                 epochs: int | None = None, score_n: int = 500, verbose=0) -> list[dict]:
-    """Train every name x seed (ABLATIONS names; `seeds` a count or a list of seeds) on
-    `source` into out_dir/<name>/seed<k>/ and return one status dict per run.
+                 epochs: int | None = None, score_n: int = 500, verbose=0,
+                 table: dict | None = None) -> list[dict]:
+    """Train every name x seed (names of `table`, default ABLATIONS; `seeds` a count or a
+    list of seeds) on `source` into out_dir/<name>/seed<k>/; one status dict per run.
 
     `base` defaults to the DCGAN_PROFILE profile, `epochs` to its epochs. Finished and
     diverged runs are skipped, interrupted ones resume. `verbose` is Keras' fit verbosity.
@@ -78,13 +86,13 @@ def run_ablation(names, seeds, source, out_dir, base: DCGANConfig | None = None,
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
     jobs = [(name, seed) for name in names for seed in seeds]
     for name, _ in jobs:
-        run_config(name, 0, base)  # every name checked before the first run trains
+        run_config(name, 0, base, table)  # every name checked before the first run trains
     statuses = []
     for i, (name, seed) in enumerate(jobs, 1):
         run_dir = Path(out_dir) / name / f"seed{seed}"
         start = time.perf_counter()
-        status = _run_one(name, run_config(name, seed, base), source, run_dir, data_name,
-                          score_n, verbose)
+        status = _run_one(name, run_config(name, seed, base, table), source, run_dir,
+                          data_name, score_n, verbose, (table or ABLATIONS)[name])
         fd = _last_fd(run_dir)
         print(f"[{i}/{len(jobs)}] {name} seed {seed}: {status['status']}, FD "
               f"{fd:.2f}, {time.perf_counter() - start:.0f} s", flush=True)
@@ -92,14 +100,15 @@ def run_ablation(names, seeds, source, out_dir, base: DCGANConfig | None = None,
     return statuses
 
 
-def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, verbose) -> dict:
+def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, verbose,
+             overrides) -> dict:
     previous = read_status(run_dir)
     if previous.get("status") == "diverged":
         return previous | {"skipped": True}  # a divergence is this run's result
     if (run_dir / "config.json").is_file():  # a folder of another sweep is not reused
         check_same_config(DCGANConfig.from_json(run_dir / "config.json"), cfg, run_dir)
     if checkpoint.saved_epoch(run_dir) >= cfg.epochs:
-        return _write_status(run_dir, name, cfg, "done") | {"skipped": True}
+        return _write_status(run_dir, name, overrides, cfg, "done") | {"skipped": True}
     status, message = "done", ""
     try:
         train_or_load(cfg, source, run_dir, verbose=verbose,
@@ -107,11 +116,11 @@ def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, verbose) -> d
                       else [])
     except TrainingDiverged as err:  # its rows so far are kept; the sweep goes on
         status, message = "diverged", str(err)
-    return _write_status(run_dir, name, cfg, status, message) | {"skipped": False}
+    return _write_status(run_dir, name, overrides, cfg, status, message) | {"skipped": False}
 
 
-def _write_status(run_dir: Path, name, cfg, status, message="") -> dict:
-    record = {"config": name, "overrides": ABLATIONS[name], "seed": cfg.seed,
+def _write_status(run_dir: Path, name, overrides, cfg, status, message="") -> dict:
+    record = {"config": name, "overrides": overrides, "seed": cfg.seed,
               "epochs": cfg.epochs, "status": status, "message": message}
     write_text(run_dir / STATUS_FILE, json.dumps(record, indent=1) + "\n")
     return record
@@ -241,9 +250,14 @@ def markdown(summary) -> str:
 # ------------------------------------------------------------------------------ figures
 
 
-def fd_curves(rows, path) -> Path:
+def fd_curves(rows, path, minutes: bool = False, baseline: str = "paper",
+              title: str = "Probe FD per configuration (mean over seeds, band: range)",
+              column: str = "fd", label: str = "", lines: dict | None = None) -> Path:
     """Probe FD per epoch, one line per config: the mean over seeds, a band from the
-    lowest to the highest seed."""
+    lowest to the highest seed. `minutes`: against the mean training minutes at each epoch
+    instead (the quality reached per CPU-minute). With `column="fd_plain"` the plain G's
+    FD is drawn dashed beside each config's `fd` (label: what `fd` is). `lines`: {label:
+    FD} drawn as grey horizontal references (a target, a ruler's points)."""
     import matplotlib
 
     fig, (ax,) = plots.new_figure(path, 1, 1, (9, 5))
@@ -251,22 +265,33 @@ def fd_curves(rows, path) -> Path:
     palette = [*matplotlib.colormaps["tab10"].colors,
                *matplotlib.colormaps["tab20"].colors[1::2]]
     for i, (config, seeds) in enumerate(_runs(rows).items()):
-        by_epoch: dict = {}
-        for r in (r for seed_rows in seeds.values() for r in seed_rows):
-            if r.get("fd") is not None:
-                by_epoch.setdefault(r["epoch"], []).append(r["fd"])
-        if not by_epoch:
-            continue
-        epochs = sorted(by_epoch)
-        values = [np.asarray(by_epoch[e]) for e in epochs]
-        colour = "black" if config == "paper" else palette[i % len(palette)]
-        ax.plot(epochs, [v.mean() for v in values], color=colour, label=config,
-                lw=2.5 if config == "paper" else 1.3)
-        ax.fill_between(epochs, [v.min() for v in values], [v.max() for v in values],
-                        color=colour, alpha=0.15)
-    ax.set(xlabel="epoch", ylabel="probe FD (log scale; lower is closer to the data)",
-           yscale="log", title="Probe FD per configuration (mean over seeds, band: range)")
-    ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
+        colour = "black" if config == baseline else palette[i % len(palette)]
+        for key in dict.fromkeys(("fd", column)):
+            by_epoch: dict = {}
+            for r in (r for seed_rows in seeds.values() for r in seed_rows):
+                if r.get(key) is not None:
+                    by_epoch.setdefault(r["epoch"], []).append(
+                        (r[key], r.get("train_seconds") or 0.0))
+            if not by_epoch:
+                continue
+            epochs = sorted(by_epoch)
+            values = [np.asarray(by_epoch[e])[:, 0] for e in epochs]
+            xs = [np.mean(np.asarray(by_epoch[e])[:, 1]) / 60 for e in epochs] if minutes \
+                else epochs
+            name = config if key == "fd" else f"{config}, plain G"
+            ax.plot(xs, [v.mean() for v in values], color=colour,
+                    label=f"{name}{label}" if key == "fd" else name,
+                    ls="-" if key == "fd" else "--", lw=2.5 if config == baseline else 1.3,
+                    marker="." if minutes else None)
+            ax.fill_between(xs, [v.min() for v in values], [v.max() for v in values],
+                            color=colour, alpha=0.15 if key == "fd" else 0.07)
+    for i, (text, value) in enumerate((lines or {}).items()):
+        ax.axhline(value, color="grey", lw=1, ls=(":", "-.", "--")[i % 3], label=text)
+    ax.set(xlabel="training minutes (this machine)" if minutes else "epoch",
+           ylabel="probe FD (log scale; lower is closer to the data)", yscale="log",
+           title=title)
+    if not minutes:
+        ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     plots.save_figure(fig, path)

@@ -27,6 +27,8 @@ def _variables(gan) -> dict[str, object]:
         "g_optimizer": gan.g_optimizer.variables,
         "noise": [gan.noise_seed.state],
     }
+    if gan.g_ema is not None:  # the weight average (cfg.g_ema) is state too
+        groups["g_ema"] = gan.g_ema.weights
     # Keyed by position, not by name: Keras numbers its auto-named objects per process
     # ("adam", "adam_2", ...), so names differ between the saving and the loading run.
     return {f"{group}/{i:03d}": v for group, variables in groups.items()

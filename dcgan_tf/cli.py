@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from dcgan_tf.config import (CACHE_MEMORY_BUDGET, DCGANConfig, InputError, check_beta_1,
-                             check_learning_rate)
+                             check_g_ema, check_learning_rate)
 
 EXIT_CODES = {
     0: "success",
@@ -109,6 +109,8 @@ def _add_model_options(t):
     add("--channels", "1 (grey) or 3 (RGB); digits and mnist default to 1", type=int,
         choices=[1, 3])
     add("--seed", "seed of weights, noise and shuffling", type=int)
+    add("--g-ema", "decay of the moving average of G's weights that samples are drawn from; "
+        "0 = plain G, as in the paper", type=_checked(check_g_ema), metavar="DECAY")
     add("--mixed-precision", "float16 maths (GPU)", action="store_true")
     add("--xla", "compile the train step with XLA (GPU)", action="store_true")
 
@@ -203,7 +205,7 @@ def _config(args, source):
     knobs = (*DCGANConfig.guideline_switches(), *ADAM_FIELDS)
     overrides = {k: getattr(args, k) for k in
                  ("epochs", "resolution", "width", "batch_size", "kernel_size", "z_prior",
-                  "channels", "seed", *knobs) if getattr(args, k) is not None}
+                  "channels", "seed", "g_ema", *knobs) if getattr(args, k) is not None}
     if args.mixed_precision:
         overrides["mixed_precision"] = True
     if args.xla:

@@ -78,6 +78,11 @@ class DCGAN(keras.Model):
         self.cfg = cfg or DCGANConfig()
         self.generator = generator or build_generator(self.cfg)
         self.discriminator = discriminator or build_discriminator(self.cfg)
+        # The generator samples come from: a moving average of G's weights (cfg.g_ema), or G.
+        self.g_ema = None
+        if self.cfg.g_ema:
+            self.g_ema = build_generator(self.cfg)
+            self.g_ema.set_weights(self.generator.get_weights())
         # The model owns its noise stream: its state is a variable, so checkpoints capture
         # it and a resumed run draws exactly the noise an uninterrupted run would have.
         self.noise_seed = keras.random.SeedGenerator(self.cfg.seed, name="noise_seed")
@@ -131,9 +136,24 @@ class DCGAN(keras.Model):
     def call(self, z, training=False):
         return self.generator(z, training=training)
 
+    @property
+    def sampler(self) -> keras.Model:
+        """The generator that draws samples: the weight average if cfg.g_ema, else G."""
+        return self.g_ema if self.g_ema is not None else self.generator
+
     def generate(self, z):
-        """Images for latent vectors z, in inference mode (BN uses its moving statistics)."""
-        return self.generator(z, training=False)
+        """Images for latent vectors z from `sampler`, in inference mode (BN uses its moving
+        statistics)."""
+        return self.sampler(z, training=False)
+
+    def update_average(self):
+        """One step of the weight average: avg <- d avg + (1 - d) w, for every weight of G
+        (BN's moving statistics too). d = min(cfg.g_ema, (1 + t) / (10 + t)) at G step t, so
+        early averages are not dragged back to the random start."""
+        t = tf.cast(self.g_optimizer.iterations, tf.float32)
+        decay = tf.minimum(self.cfg.g_ema, (1.0 + t) / (10.0 + t))
+        for avg, w in zip(self.g_ema.weights, self.generator.weights):
+            avg.assign(decay * avg + (1.0 - decay) * tf.cast(w, avg.dtype))
 
     def _replica_noise(self, local_batch):
         # Every replica draws the noise of the whole global batch from the same seed state and
@@ -179,6 +199,8 @@ class DCGAN(keras.Model):
             g_scaled = self.g_optimizer.scale_loss(g_loss * scale)
         g_grads = g_tape.gradient(g_scaled, G.trainable_weights)
         self.g_optimizer.apply_gradients(zip(g_grads, G.trainable_weights))
+        if self.g_ema is not None:
+            self.update_average()
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)

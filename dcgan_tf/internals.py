@@ -113,7 +113,7 @@ def find_windows(gan, box_samples: int = 500, boxes_file=None, seg_images: int =
                  seg_epochs: int = 4, seg_test: int = 500, min_area: int = 4) -> WindowSearch:
     """Box the windows of `box_samples` generated rooms (segmentation probe, or hand-drawn
     boxes from `boxes_file`), then fit the logistic regression on G's second-highest layer."""
-    cfg, g = gan.cfg, gan.generator
+    cfg, g = gan.cfg, gan.sampler
     z = sample_prior(box_samples, cfg.z_dim, cfg.z_prior, BOX_SEED)
     images, acts = forgetting.layer_activations(g, z, pixel_range=cfg.pixel_range)
     seg_iou = None
@@ -172,10 +172,10 @@ def drop_study(gan, found: WindowSearch, n: int = 500, controls: int = 5) -> dic
         raise ValueError("no window maps to drop: no generated sample had a window box")
     cfg = gan.cfg
     probes = get_probes("rooms", cfg.resolution, verbose=0)
-    drop = forgetting.measure_drop(gan.generator, found.maps, probes, n=n, seed=DROP_SEED,
+    drop = forgetting.measure_drop(gan.sampler, found.maps, probes, n=n, seed=DROP_SEED,
                                    z_prior=cfg.z_prior, pixel_range=cfg.pixel_range)
     z = sample_prior(n, cfg.z_dim, cfg.z_prior, DROP_SEED)  # the z measure_drop used
-    more = forgetting.control_stats(gan.generator, len(found.maps), probes, z,
+    more = forgetting.control_stats(gan.sampler, len(found.maps), probes, z,
                                     range(2, controls + 1), pixel_range=cfg.pixel_range)
     draws = [drop["variants"]["random dropped"], *more]
     drop["controls"] = {key: {"mean": float(np.mean([d[key] for d in draws])),
@@ -193,7 +193,7 @@ def dose_response(gan, found: WindowSearch, ks=(1, 2, 4, 8), n: int = 500,
     windows, before the pictures as a whole fall apart?"""
     from dcgan_tf.probes import get_probes
 
-    cfg, g = gan.cfg, gan.generator
+    cfg, g = gan.cfg, gan.sampler
     probes = get_probes("rooms", cfg.resolution, verbose=0)
     z = sample_prior(n, cfg.z_dim, cfg.z_prior, DROP_SEED)
     strongest = found.maps[np.argsort(-found.weights[found.maps], kind="stable")]
@@ -232,7 +232,7 @@ def drop_variants(gan, drop: dict, k: int = 8) -> dict:
     """The first k measured z under each variant (the Fig. 6 grid)."""
     cfg = gan.cfg
     z = sample_prior(k, cfg.z_dim, cfg.z_prior, DROP_SEED)  # = the first k z drop_study used
-    return forgetting.render_variants(gan.generator, z, drop["maps"], drop["control_maps"],
+    return forgetting.render_variants(gan.sampler, z, drop["maps"], drop["control_maps"],
                                       pixel_range=cfg.pixel_range)
 
 

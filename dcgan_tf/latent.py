@@ -40,15 +40,17 @@ def _prior_of(G, z_dim, prior):
     return (z_dim or (cfg.z_dim if cfg else 100), prior or (cfg.z_prior if cfg else "uniform"))
 
 
-def render(G, z, batch_size: int = 256, progress: bool = False) -> np.ndarray:
+def render(G, z, batch_size: int = 256, progress: bool = False,
+           pixel_range=None) -> np.ndarray:
     """uint8 images G(z) for z of any leading shape (..., z_dim); the shape is kept.
 
-    G's output range is [-1, 1], or a DCGAN's cfg.pixel_range.
+    G's output range is `pixel_range`, else a DCGAN's cfg.pixel_range, else [-1, 1].
     """
     z = np.asarray(z, np.float32)
     flat = z.reshape(-1, z.shape[-1])
     gen = _generator(G)
-    pixel_range = G.cfg.pixel_range if hasattr(G, "cfg") else (-1.0, 1.0)
+    if pixel_range is None:
+        pixel_range = G.cfg.pixel_range if hasattr(G, "cfg") else (-1.0, 1.0)
     chunks = range(0, len(flat), batch_size)
     out = [to_uint8(gen(flat[i:i + batch_size]), pixel_range)
            for i in tqdm(chunks, desc="render", disable=not progress)]

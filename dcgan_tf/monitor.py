@@ -139,7 +139,9 @@ class HealthMonitor(keras.callbacks.Callback):
         return json.loads(path.read_text()) if path.is_file() else {}
 
     def _samples(self) -> np.ndarray:
-        out = [np.asarray(self.model.generate(self.z[i:i + 256]))
+        # The G being trained, not the weight average samples come from (cfg.g_ema): the
+        # monitor watches training, and an average would smooth away its oscillation.
+        out = [np.asarray(self.model.generator(self.z[i:i + 256], training=False))
                for i in range(0, len(self.z), 256)]
         return np.concatenate(out)
 

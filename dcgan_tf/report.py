@@ -47,12 +47,19 @@ class RunReport:
     fd_real_vs_real: float
     rates_generated: dict = field(default_factory=dict)
     rates_real: dict = field(default_factory=dict)
+    # With cfg.g_ema, fd_trained scores the weight average that samples come from, and this
+    # the G being trained (None without an average).
+    fd_trained_plain: float | None = None
 
     def summary(self) -> str:
+        trained = "trained generator, weight average" if self.fd_trained_plain is not None \
+            else f"trained generator ({self.epochs} epochs)"
         lines = [
             f"probe Frechet distance on {self.n} {self.name} images at "
             f"{self.resolution}x{self.resolution} (lower is closer to the data):",
-            f"  trained generator ({self.epochs} epochs) {self.fd_trained:10.2f}",
+            f"  {trained:28s} {self.fd_trained:10.2f}",
+            *([f"  {'trained generator, plain':28s} {self.fd_trained_plain:10.2f}"]
+              if self.fd_trained_plain is not None else []),
             f"  untrained generator          {self.fd_untrained:10.2f}",
             f"  second real draw (the floor) {self.fd_real_vs_real:10.2f}",
             "share of images in which the probes see each attribute:",
@@ -83,9 +90,13 @@ class Scorer:
         self.real_features = self.probe.features(self.real)
         self.z = fixed_noise(cfg, n, NOISE_SEED)
 
-    def images(self, gan) -> np.ndarray:
-        """The generator's uint8 images for the scorer's fixed latent vectors."""
-        return render(gan, self.z)
+    def images(self, gan, plain: bool = False) -> np.ndarray:
+        """uint8 images for the scorer's fixed latent vectors: from the DCGAN's sampler
+        (its weight average under cfg.g_ema), or from the G being trained if `plain`."""
+        if not plain:
+            return render(gan, self.z)
+        return render(lambda z: gan.generator(z, training=False), self.z,
+                      pixel_range=gan.cfg.pixel_range)
 
     def fd(self, images) -> float:
         """Probe Frechet distance of `images` to the held-out real draw."""
@@ -116,7 +127,8 @@ def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
         epochs=checkpoint.saved_epoch(run_dir),
         fd_trained=scorer.fd(fake), fd_untrained=scorer.fd(untrained),
         fd_real_vs_real=scorer.fd(real2),
-        rates_generated=scorer.rates(fake), rates_real=scorer.rates(scorer.real))
+        rates_generated=scorer.rates(fake), rates_real=scorer.rates(scorer.real),
+        fd_trained_plain=scorer.fd(scorer.images(gan, plain=True)) if gan.g_ema else None)
     write_text(run_dir / "report.json", json.dumps(asdict(report), indent=1) + "\n")
     return report
 
@@ -124,7 +136,8 @@ def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
 class ScoreLog(keras.callbacks.Callback):
     """Scores the generator after every epoch: one row per epoch in RUN/scores.csv.
 
-    Columns: epoch, fd (probe FD, see Scorer), rate_<attribute> per binary attribute and
+    Columns: epoch, fd (probe FD, see Scorer), rate_<attribute> per binary attribute, fd_plain
+    (with cfg.g_ema: the FD of the G being trained, `fd` being the weight average's) and
     train_seconds: the time spent in training steps so far, from each epoch's start to its
     last step (not the end-of-epoch callbacks, not the scoring). A resumed run first drops
     the rows past its checkpoint, as StepLog does, and carries the time on.
@@ -155,11 +168,61 @@ class ScoreLog(keras.callbacks.Callback):
         self.seconds += self.last_step - self.start
         images = self.scorer.images(self.model)
         rates = {f"rate_{k}": v for k, v in self.scorer.rates(images).items()}
-        row = {"epoch": epoch + 1, "fd": self.scorer.fd(images), **rates,
-               "train_seconds": round(self.seconds, 3)}
+        row = {"epoch": epoch + 1, "fd": self.scorer.fd(images), **rates}
+        if self.model.g_ema is not None:
+            row["fd_plain"] = self.scorer.fd(self.scorer.images(self.model, plain=True))
+        row["train_seconds"] = round(self.seconds, 3)
         append_csv(self.path, [row], list(row))
 
 
 def _last_seconds(path: Path) -> float:
     rows = read_rows(path)
     return float(rows[-1]["train_seconds"]) if rows else 0.0
+
+
+def _blur(sigma):
+    import cv2
+
+    return lambda x: np.stack([cv2.GaussianBlur(im, (0, 0), sigma).reshape(im.shape)
+                               for im in x])
+
+
+def _noise(sd):
+    def add(x):
+        rng = np.random.default_rng(0)
+        return np.clip(x + rng.normal(0, sd, x.shape), 0, 255).round().astype(np.uint8)
+    return add
+
+
+def _halved(x):
+    import cv2
+
+    side = x.shape[1]
+    return np.stack([cv2.resize(cv2.resize(im, (side // 2, side // 2),
+                                           interpolation=cv2.INTER_AREA), (side, side),
+                                interpolation=cv2.INTER_LINEAR).reshape(im.shape)
+                     for im in x])
+
+
+# Real images made a little worse: what a given probe FD looks like (benchmarks/quality.py).
+DEGRADATIONS = {
+    "a second real draw (the floor)": lambda x: x,
+    "Gaussian blur, sigma 0.5 px": _blur(0.5),
+    "Gaussian blur, sigma 0.75 px": _blur(0.75),
+    "Gaussian blur, sigma 1 px": _blur(1.0),
+    "half resolution, scaled back up": _halved,
+    "pixel noise, sd 8 of 255": _noise(8),
+    "pixel noise, sd 24 of 255": _noise(24),
+}
+
+
+def reference_points(name: str = "faces", resolution: int = 32,
+                     n: int = 2_000) -> dict[str, float]:
+    """Probe FD against the held-out draw (the Scorer's) of a second real draw, as is and
+    under each of DEGRADATIONS: the ruler a generator's FD is read against."""
+    probe = probes.get_probes(name, resolution)
+    real, _ = procedural.load(name, n, seed=REAL_SEEDS[0], size=resolution)
+    second, _ = procedural.load(name, n, seed=REAL_SEEDS[1], size=resolution)
+    reference = probe.features(real)
+    return {label: probes.frechet_distance(probe.features(change(second)), reference)
+            for label, change in DEGRADATIONS.items()}

@@ -106,3 +106,23 @@ def test_score_log_scores_every_epoch_as_score_run_does(tmp_path):
     np.testing.assert_array_equal(resumed["fd"][:2], cols["fd"])
     assert resumed["fd"][2] > 0
     assert cols["train_seconds"][1] < resumed["train_seconds"][2] < 999
+
+
+def test_reference_points_are_the_reports_floor_and_grow_with_blur(faces_run):
+    points = report.reference_points("faces", SIZE, n=300)
+    floor = report.score_run(faces_run, "faces", n=300).fd_real_vs_real
+    assert points["a second real draw (the floor)"] == pytest.approx(floor, rel=1e-6)
+    blurs = [points[f"Gaussian blur, sigma {s} px"] for s in ("0.5", "0.75", "1")]
+    assert floor < blurs[0] < blurs[1] < blurs[2]
+    assert points["pixel noise, sd 8 of 255"] < points["pixel noise, sd 24 of 255"]
+    # Independent check of one point: blur by hand with scipy, score with the probes.
+    from scipy.ndimage import gaussian_filter
+
+    probe = probes.get_probes("faces", SIZE)
+    real, _ = procedural.load("faces", 300, seed=report.REAL_SEEDS[0], size=SIZE)
+    second, _ = procedural.load("faces", 300, seed=report.REAL_SEEDS[1], size=SIZE)
+    blurred = np.stack([np.stack([gaussian_filter(im[..., c].astype(float), 1.0,
+                                                  mode="mirror", truncate=3.0)
+                                  for c in range(3)], -1) for im in second])
+    by_hand = probes.probe_fd(probe, blurred.round().clip(0, 255).astype(np.uint8), real)
+    assert by_hand == pytest.approx(points["Gaussian blur, sigma 1 px"], rel=0.1)

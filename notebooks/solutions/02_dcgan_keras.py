@@ -10,3 +10,7 @@ MY_PROJECT_WEIGHTS = cfg.z_dim * int(np.prod(first))
 # %% MY_G_LOSS
 # Cross-entropy against the label 1 is -log D(G(z)), the same for every fake.
 MY_G_LOSS = -np.log(0.2)
+
+# %% MY_OLD_SHARE
+# The weights (1 - d) d**k for k >= 100 sum to d**100.
+MY_OLD_SHARE = 0.99 ** 100
