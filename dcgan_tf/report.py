@@ -52,16 +52,18 @@ class RunReport:
     fd_trained_plain: float | None = None
 
     def summary(self) -> str:
-        trained = "trained generator, weight average" if self.fd_trained_plain is not None \
-            else f"trained generator ({self.epochs} epochs)"
+        rows = [(f"trained generator ({self.epochs} epochs)", self.fd_trained)]
+        if self.fd_trained_plain is not None:
+            rows = [(f"trained generator ({self.epochs} epochs), weight average",
+                     self.fd_trained),
+                    ("trained generator, plain G", self.fd_trained_plain)]
+        rows += [("untrained generator", self.fd_untrained),
+                 ("second real draw (the floor)", self.fd_real_vs_real)]
+        width = max(len(label) for label, _ in rows)
         lines = [
             f"probe Frechet distance on {self.n} {self.name} images at "
             f"{self.resolution}x{self.resolution} (lower is closer to the data):",
-            f"  {trained:28s} {self.fd_trained:10.2f}",
-            *([f"  {'trained generator, plain':28s} {self.fd_trained_plain:10.2f}"]
-              if self.fd_trained_plain is not None else []),
-            f"  untrained generator          {self.fd_untrained:10.2f}",
-            f"  second real draw (the floor) {self.fd_real_vs_real:10.2f}",
+            *(f"  {label:{width}s} {value:10.2f}" for label, value in rows),
             "share of images in which the probes see each attribute:",
             f"  {'attribute':12s} {'generated':>10s} {'real':>8s}",
         ]
