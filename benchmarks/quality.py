@@ -162,7 +162,7 @@ def main(argv=None) -> int:
         return 2
     rows = [r for r in ablation.collect(args.out) if r["config"] in args.variants]
     per_epoch = n_images // base.batch_size * base.batch_size  # full batches only
-    ruler = report.reference_points("faces", base.resolution, score_n)
+    ruler = report.reference_points(report.Scorer(base, "faces", score_n))
     text = markdown(summary_rows(rows, per_epoch)) + "\n" + ruler_markdown(ruler)
     out = args.out.rstrip("/")
     write_text(f"{out}/summary.md", text)

@@ -218,13 +218,9 @@ DEGRADATIONS = {
 }
 
 
-def reference_points(name: str = "faces", resolution: int = 32,
-                     n: int = 2_000) -> dict[str, float]:
-    """Probe FD against the held-out draw (the Scorer's) of a second real draw, as is and
-    under each of DEGRADATIONS: the ruler a generator's FD is read against."""
-    probe = probes.get_probes(name, resolution)
-    real, _ = procedural.load(name, n, seed=REAL_SEEDS[0], size=resolution)
-    second, _ = procedural.load(name, n, seed=REAL_SEEDS[1], size=resolution)
-    reference = probe.features(real)
-    return {label: probes.frechet_distance(probe.features(change(second)), reference)
-            for label, change in DEGRADATIONS.items()}
+def reference_points(scorer: Scorer) -> dict[str, float]:
+    """The FD `scorer` gives a second real draw (score_run's floor), as is and under each of
+    DEGRADATIONS: the ruler a generator's FD is read against."""
+    second, _ = procedural.load(scorer.name, scorer.n, seed=REAL_SEEDS[1],
+                                size=scorer.resolution)
+    return {label: scorer.fd(change(second)) for label, change in DEGRADATIONS.items()}

@@ -109,7 +109,7 @@ def test_score_log_scores_every_epoch_as_score_run_does(tmp_path):
 
 
 def test_reference_points_are_the_reports_floor_and_grow_with_blur(faces_run):
-    points = report.reference_points("faces", SIZE, n=300)
+    points = report.reference_points(report.Scorer(DCGANConfig(resolution=SIZE), "faces", 300))
     floor = report.score_run(faces_run, "faces", n=300).fd_real_vs_real
     assert points["a second real draw (the floor)"] == pytest.approx(floor, rel=1e-6)
     blurs = [points[f"Gaussian blur, sigma {s} px"] for s in ("0.5", "0.75", "1")]
