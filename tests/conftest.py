@@ -35,3 +35,22 @@ def load_benchmark():
         return module
 
     return load
+
+
+@pytest.fixture
+def run_script(tmp_path):
+    """Run Python source in a fresh interpreter (for settings TensorFlow reads once per
+    process: logical devices, XLA flags); returns its stdout, failing with its stderr."""
+    import subprocess
+    import sys
+
+    def run(source: str, *args, env=None, name: str = "script.py") -> str:
+        script = tmp_path / name
+        script.write_text(source)
+        out = subprocess.run([sys.executable, str(script), *map(str, args)],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, **(env or {})})
+        assert out.returncode == 0, out.stderr[-3000:]
+        return out.stdout
+
+    return run

@@ -183,16 +183,8 @@ print("MAXDIFF", max(float(np.abs(w - e).max()) for w, e in zip(want, gan.g_ema.
 """
 
 
-def test_the_average_updates_under_a_mirrored_strategy(tmp_path):
+def test_the_average_updates_under_a_mirrored_strategy(run_script):
     """Two logical CPUs: the in-step update of the average works on mirrored variables."""
-    import subprocess
-    import sys
-
-    script = tmp_path / "mirrored_average.py"
-    script.write_text(MIRRORED_AVERAGE)
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    diff, = [float(line.split()[1]) for line in out.stdout.splitlines()
-             if line.startswith("MAXDIFF")]
+    out = run_script(MIRRORED_AVERAGE)
+    diff, = [float(line.split()[1]) for line in out.splitlines() if line.startswith("MAXDIFF")]
     assert diff < 1e-6

@@ -1,9 +1,6 @@
 """The custom train_step: its losses, its updates, and its behaviour under tf.distribute."""
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 
 import keras
@@ -231,18 +228,15 @@ XLA = textwrap.dedent("""
 """)
 
 
-def test_xla_step_matches_eager_graph_step(tmp_path):
+def test_xla_step_matches_eager_graph_step(tmp_path, run_script):
     """xla=True compiles the step with XLA (its HLO module is dumped) to the same numbers."""
-    script, dump = tmp_path / "xla.py", tmp_path / "dump"
-    script.write_text(XLA)
+    dump = tmp_path / "dump"
     # XLA reads its flags once per process, hence a subprocess; it writes every module it
     # compiles to the dump folder, so an empty folder means the step ran as a TF graph.
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3",
            "XLA_FLAGS": f"--xla_dump_to={dump} --xla_dump_hlo_as_text"}
-    out = subprocess.run([sys.executable, str(script), str(dump)], capture_output=True,
-                         text=True, timeout=300, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    out = run_script(XLA, dump, env=env)
+    result = json.loads(out.strip().splitlines()[-1])
     assert result["dumped_by_plain"] == 0  # the plain step never went through XLA
     compiled = [f for f in dump.glob("*one_step_on_data*after_optimizations.txt")]
     assert compiled, sorted(p.name for p in dump.iterdir())[:10]
@@ -304,14 +298,10 @@ MIRRORED = textwrap.dedent("""
 """)
 
 
-def test_mirrored_strategy_first_update_equals_single_device(tmp_path):
+def test_mirrored_strategy_first_update_equals_single_device(run_script):
     """Two logical CPUs under MirroredStrategy make the same first update as one device."""
-    script = tmp_path / "mirrored.py"
-    script.write_text(MIRRORED)
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr[-3000:]
-    values = {k: float(v) for k, v in (line.split(" ", 1) for line in out.stdout.splitlines())
+    out = run_script(MIRRORED)
+    values = {k: float(v) for k, v in (line.split(" ", 1) for line in out.splitlines())
               if k in ("UPDATE", "UPDATEDIFF", "MAXDIFF", "LOSSDIFF", "GRADNORMS")}
     # Float32 sums in a different order: equal to rounding. A gradient scaled by 2 (or 1/2)
     # would make UPDATEDIFF as large as the update itself.

@@ -2,9 +2,6 @@
 
 import dataclasses
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -329,14 +326,9 @@ SYNC_BN = textwrap.dedent("""
 """)
 
 
-def test_batchnorm_is_synchronized_under_two_replicas(tmp_path):
+def test_batchnorm_is_synchronized_under_two_replicas(run_script):
     # Logical devices must be set before TensorFlow initialises: a fresh interpreter.
-    script = tmp_path / "sync_bn.py"
-    script.write_text(SYNC_BN)
     root = str(Path(__file__).resolve().parents[1])
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root}
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         timeout=300, env=env)
-    assert out.returncode == 0, out.stderr[-3000:]
-    line = next(l for l in out.stdout.splitlines() if l.startswith("REPLICAS"))
+    out = run_script(SYNC_BN, env={"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": root})
+    line = next(l for l in out.splitlines() if l.startswith("REPLICAS"))
     assert line == "REPLICAS 2 SYNC " + str([True] * 5)
