@@ -2,6 +2,7 @@
 
     python benchmarks/stability.py                                  # everything, 3 seeds
     python benchmarks/stability.py --configs paper no_g_batchnorm lr_1e-3 --seeds 2
+    python benchmarks/stability.py --configs paper d_relu --resolution 64   # 64x64 on a CPU
     python benchmarks/stability.py --profile full --data rooms:20000 --epochs 10  # GPU
 
 Every configuration (dcgan_tf.ablation.ABLATIONS: the paper's; each guideline switch of
@@ -50,12 +51,15 @@ def main(argv=None) -> int:
     ap.add_argument("--score-n", type=int, default=500, help="images scored per epoch")
     ap.add_argument("--profile", choices=PROFILES, help="model size (default: DCGAN_PROFILE "
                     "or small)")
+    ap.add_argument("--resolution", type=int, choices=(32, 64),
+                    help="override the profile's image side (64: where the paper says "
+                    "LeakyReLU in D matters most)")
     ap.add_argument("--width", type=int, help="override the profile's width (tiny runs)")
     ap.add_argument("--batch-size", type=int, help="override the profile's batch size")
     args = ap.parse_args(argv)
 
-    overrides = {k: v for k, v in (("width", args.width), ("batch_size", args.batch_size))
-                 if v is not None}
+    overrides = {k: v for k, v in (("resolution", args.resolution), ("width", args.width),
+                                   ("batch_size", args.batch_size)) if v is not None}
     start = time.perf_counter()
     try:
         base = DCGANConfig.profile(args.profile, **overrides)

@@ -158,3 +158,18 @@ def test_the_benchmark_runs_a_tiny_sweep_end_to_end(tmp_path, capsys, load_bench
     for name in ("fd_curves.png", "final_grids.png"):
         with Image.open(out / name) as image:
             assert image.width > 300 and image.height > 200
+
+
+def test_the_benchmark_trains_and_scores_at_64x64_when_asked(tmp_path, load_benchmark):
+    bench, out = load_benchmark("stability"), tmp_path / "stability64"
+    code = bench.main(["--configs", "d_relu", "--seeds", "1", "--data", DATA, "--epochs", "1",
+                       "--out", str(out), "--score-n", str(N), "--profile", "small",
+                       "--width", "8", "--resolution", "64"])
+    assert code == 0
+    run = out / "d_relu" / "seed0"
+    cfg = DCGANConfig.from_json(run / "config.json")
+    assert (cfg.resolution, cfg.d_relu, cfg.width) == (64, True, 8)
+    rows = ablation.collect(out)
+    assert len(rows) == 1 and np.isfinite(rows[0]["fd"])
+    with pytest.raises(SystemExit):  # argparse: only the two sizes the models are built for
+        bench.main(["--configs", "paper", "--resolution", "48", "--out", str(out)])
