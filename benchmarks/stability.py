@@ -30,7 +30,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from dcgan_tf import ablation  # noqa: E402
-from dcgan_tf.config import PROFILES, DCGANConfig, InputError  # noqa: E402
+from dcgan_tf.config import PROFILES, RESOLUTIONS, DCGANConfig, InputError  # noqa: E402
 from dcgan_tf.paths import runs_dir  # noqa: E402
 
 
@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--score-n", type=int, default=500, help="images scored per epoch")
     ap.add_argument("--profile", choices=PROFILES, help="model size (default: DCGAN_PROFILE "
                     "or small)")
-    ap.add_argument("--resolution", type=int, choices=(32, 64),
+    ap.add_argument("--resolution", type=int, choices=RESOLUTIONS,
                     help="override the profile's image side (64: where the paper says "
                     "LeakyReLU in D matters most)")
     ap.add_argument("--width", type=int, help="override the profile's width (tiny runs)")

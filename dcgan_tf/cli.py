@@ -18,8 +18,8 @@ import time
 import traceback
 from pathlib import Path
 
-from dcgan_tf.config import (CACHE_MEMORY_BUDGET, DCGANConfig, InputError, check_beta_1,
-                             check_g_ema, check_learning_rate)
+from dcgan_tf.config import (CACHE_MEMORY_BUDGET, RESOLUTIONS, DCGANConfig, InputError,
+                             check_beta_1, check_g_ema, check_learning_rate)
 
 EXIT_CODES = {
     0: "success",
@@ -101,7 +101,7 @@ def _add_model_options(t):
         t.add_argument(flag, help=f"{text} {_profiles(field)}", **kwargs)
 
     add("--epochs", "epochs to train up to", type=_positive)
-    add("--resolution", "image side", type=int, choices=[32, 64, 128])
+    add("--resolution", "image side", type=int, choices=RESOLUTIONS)
     add("--width", "feature maps of G's last and D's first conv layer", type=_positive)
     add("--batch-size", "images per step", type=_positive)
     add("--kernel-size", "conv kernel side", type=int, choices=[4, 5])

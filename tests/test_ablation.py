@@ -171,5 +171,5 @@ def test_the_benchmark_trains_and_scores_at_64x64_when_asked(tmp_path, load_benc
     assert (cfg.resolution, cfg.d_relu, cfg.width) == (64, True, 8)
     rows = ablation.collect(out)
     assert len(rows) == 1 and np.isfinite(rows[0]["fd"])
-    with pytest.raises(SystemExit):  # argparse: only the two sizes the models are built for
+    with pytest.raises(SystemExit):  # argparse: only the sizes DCGANConfig builds
         bench.main(["--configs", "paper", "--resolution", "48", "--out", str(out)])
