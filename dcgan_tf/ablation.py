@@ -210,17 +210,36 @@ def _runs(rows) -> dict[str, dict[int, list[dict]]]:
     return runs
 
 
+def _late(seed_rows) -> tuple[float, float] | None:
+    """One finished run's FD over the second half of its epochs: (mean, swing), swing being
+    the mean jump in FD from one epoch to the next inside that window; None if it did not
+    finish or has fewer than two scored epochs there."""
+    last = seed_rows[-1]["epoch"]
+    fds = [r["fd"] for r in seed_rows if r["epoch"] > last // 2 and r.get("fd") is not None]
+    if seed_rows[-1]["status"] != "done" or len(fds) < 2:
+        return None
+    return float(np.mean(fds)), float(np.mean(np.abs(np.diff(fds))))
+
+
 def summarise(rows) -> list[dict]:
-    """Per config: seeds, final FD mean and sd over the seeds that finished (finished),
-    the share of seeds the monitor flagged per signal (a diverged run counts for
-    "divergence" even unflagged) and the mean training minutes."""
+    """Per config: seeds, final FD mean and sd over the seeds that finished (finished);
+    the late FD (mean over the second half of the epochs; mean and sd over seeds) and its
+    swing (mean epoch-to-epoch jump there, mean over seeds), which show an oscillating run
+    a lucky last epoch hides; the share of seeds the monitor flagged per signal (a
+    diverged run counts for "divergence" even unflagged) and the mean training minutes."""
     summary = []
     for config, seeds in _runs(rows).items():
         finals = [r[-1] for r in seeds.values()]
         fds = [r["fd"] for r in finals if r["status"] == "done" and r.get("fd") is not None]
+        late = [x for x in map(_late, seeds.values()) if x is not None]
         entry = {"config": config, "seeds": len(finals), "finished": len(fds),
                  "fd_mean": float(np.mean(fds)) if fds else math.nan,
-                 "fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else math.nan}
+                 "fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else math.nan,
+                 "late_from": max(r["epoch"] for r in finals) // 2 + 1,
+                 "late_mean": float(np.mean([m for m, _ in late])) if late else math.nan,
+                 "late_sd": float(np.std([m for m, _ in late], ddof=1))
+                 if len(late) > 1 else math.nan,
+                 "swing": float(np.mean([w for _, w in late])) if late else math.nan}
         for signal in monitor.SIGNALS:
             hit = [r.get(f"flag_{signal}") is not None
                    or (signal == "divergence" and r["status"] == "diverged") for r in finals]
@@ -231,18 +250,27 @@ def summarise(rows) -> list[dict]:
     return summary
 
 
+def _mean_sd(mean: float, sd: float) -> str:
+    if math.isnan(mean):
+        return "n/a"
+    return f"{mean:.1f}" + ("" if math.isnan(sd) else f" ± {sd:.1f}")
+
+
 def markdown(summary) -> str:
     """summarise()'s rows as a markdown table (flag columns: seeds flagged / seeds)."""
-    head = ["config", "seeds", "final FD (mean ± sd)", *monitor.SIGNALS, "train min"]
+    head = ["config", "seeds", "final FD (mean ± sd)", "late FD (mean ± sd)", "swing",
+            *monitor.SIGNALS, "train min"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for s in summary:
-        fd = "n/a" if math.isnan(s["fd_mean"]) else f"{s['fd_mean']:.1f}"
-        if not math.isnan(s["fd_sd"]):
-            fd += f" ± {s['fd_sd']:.1f}"
+        fd = _mean_sd(s["fd_mean"], s["fd_sd"])
         if s["finished"] < s["seeds"]:
             fd += f" ({s['finished']} of {s['seeds']} finished)"
+        late = _mean_sd(s["late_mean"], s["late_sd"])
+        if late != "n/a":
+            late += f" (epochs {s['late_from']}+)"
+        swing = "n/a" if math.isnan(s["swing"]) else f"{s['swing']:.1f}"
         flags = [f"{round(s[k] * s['seeds'])}/{s['seeds']}" for k in monitor.SIGNALS]
-        cells = [s["config"], str(s["seeds"]), fd, *flags, f"{s['minutes']:.1f}"]
+        cells = [s["config"], str(s["seeds"]), fd, late, swing, *flags, f"{s['minutes']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -134,9 +134,18 @@ def test_summarise_against_numpy():
     assert got["b"]["divergence"] == pytest.approx(1 / 3) and got["a"]["divergence"] == 0
     assert got["a"]["minutes"] == pytest.approx(np.mean([180, 181, 182]) / 60)
     assert got["b"]["minutes"] == pytest.approx(np.mean([180, 181, 122]) / 60)
+    # The late window of a 3-epoch run is epochs 2-3; b's diverged seed is left out.
+    fd = {(r["config"], r["seed"], r["epoch"]): r["fd"] for r in rows}
+    late_a = [(fd["a", s, 2] + fd["a", s, 3]) / 2 for s in range(3)]
+    swing_b = [abs(fd["b", s, 3] - fd["b", s, 2]) for s in range(2)]
+    assert got["a"]["late_from"] == 2
+    assert got["a"]["late_mean"] == pytest.approx(np.mean(late_a))
+    assert got["a"]["late_sd"] == pytest.approx(np.std(late_a, ddof=1))
+    assert got["b"]["swing"] == pytest.approx(np.mean(swing_b))
     table = ablation.markdown(ablation.summarise(rows))
     line_a = next(line for line in table.splitlines() if line.startswith("| a |"))
     assert f"{np.mean(a):.1f} ± {np.std(a, ddof=1):.1f}" in line_a and "1/3" in line_a
+    assert f"{np.mean(late_a):.1f} ± {np.std(late_a, ddof=1):.1f} (epochs 2+)" in line_a
     assert "(2 of 3 finished)" in table
 
 
