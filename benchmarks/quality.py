@@ -48,14 +48,6 @@ SOURCE = "faces"  # the main job's data: 20,000 faces
 SMOKE = {"smoke": {"epochs": 2, "width": 8, "g_ema": 0.9}}
 
 
-def _mean_sd(values):
-    values = [v for v in values if v is not None]
-    if not values:
-        return None
-    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 \
-        else float("nan")
-
-
 def summary_rows(rows, images: int) -> list[dict]:
     """Per variant and checkpoint (epoch BEFORE_EPOCHS and the last): seeds, the FD of the
     weight average and of the plain G (mean, sd over seeds), training minutes, images/s,
@@ -70,14 +62,15 @@ def summary_rows(rows, images: int) -> list[dict]:
             at = [row for r in runs for row in r if row["epoch"] == epoch]
             if not at:
                 continue
-            late = [[row for row in r if epoch / 2 < row["epoch"] <= epoch] for r in runs]
+            late = [[row for row in r if ablation.in_late_half(row["epoch"], epoch)]
+                    for r in runs]
             late = [r for r in late if r and r[-1]["epoch"] == epoch]
             minutes = float(np.mean([row["train_seconds"] / 60 for row in at]))
             entry = {"variant": name, "epoch": epoch, "seeds": len(at),
                      "minutes": minutes, "images_per_s": images * epoch / (minutes * 60)}
             for key in ("fd", "fd_plain"):
-                entry[key] = _mean_sd([row.get(key) for row in at])
-                entry[f"late_{key}"] = _mean_sd([
+                entry[key] = ablation.mean_sd([row.get(key) for row in at])
+                entry[f"late_{key}"] = ablation.mean_sd([
                     float(np.mean([row[key] for row in r])) if all(
                         row.get(key) is not None for row in r) else None for r in late])
             out.append(entry)

@@ -210,12 +210,27 @@ def _runs(rows) -> dict[str, dict[int, list[dict]]]:
     return runs
 
 
+def mean_sd(values) -> tuple[float, float] | None:
+    """Mean and sample sd (nan for one value) of the values that are not None; None if none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return None
+    return float(np.mean(values)), float(np.std(values, ddof=1)) if len(values) > 1 \
+        else math.nan
+
+
+def in_late_half(epoch: int, last: int) -> bool:
+    """Whether `epoch` is in the second half of a run of `last` epochs (the "late" window)."""
+    return last / 2 < epoch <= last
+
+
 def _late(seed_rows) -> tuple[float, float] | None:
     """One finished run's FD over the second half of its epochs: (mean, swing), swing being
     the mean jump in FD from one epoch to the next inside that window; None if it did not
     finish or has fewer than two scored epochs there."""
     last = seed_rows[-1]["epoch"]
-    fds = [r["fd"] for r in seed_rows if r["epoch"] > last // 2 and r.get("fd") is not None]
+    fds = [r["fd"] for r in seed_rows
+           if in_late_half(r["epoch"], last) and r.get("fd") is not None]
     if seed_rows[-1]["status"] != "done" or len(fds) < 2:
         return None
     return float(np.mean(fds)), float(np.mean(np.abs(np.diff(fds))))
@@ -232,14 +247,13 @@ def summarise(rows) -> list[dict]:
         finals = [r[-1] for r in seeds.values()]
         fds = [r["fd"] for r in finals if r["status"] == "done" and r.get("fd") is not None]
         late = [x for x in map(_late, seeds.values()) if x is not None]
+        fd_mean, fd_sd = mean_sd(fds) or (math.nan, math.nan)
+        late_mean, late_sd = mean_sd([m for m, _ in late]) or (math.nan, math.nan)
+        swing, _ = mean_sd([w for _, w in late]) or (math.nan, math.nan)
         entry = {"config": config, "seeds": len(finals), "finished": len(fds),
-                 "fd_mean": float(np.mean(fds)) if fds else math.nan,
-                 "fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else math.nan,
+                 "fd_mean": fd_mean, "fd_sd": fd_sd,
                  "late_from": max(r["epoch"] for r in finals) // 2 + 1,
-                 "late_mean": float(np.mean([m for m, _ in late])) if late else math.nan,
-                 "late_sd": float(np.std([m for m, _ in late], ddof=1))
-                 if len(late) > 1 else math.nan,
-                 "swing": float(np.mean([w for _, w in late])) if late else math.nan}
+                 "late_mean": late_mean, "late_sd": late_sd, "swing": swing}
         for signal in monitor.SIGNALS:
             hit = [r.get(f"flag_{signal}") is not None
                    or (signal == "divergence" and r["status"] == "diverged") for r in finals]
@@ -268,7 +282,7 @@ def markdown(summary) -> str:
         late = _mean_sd(s["late_mean"], s["late_sd"])
         if late != "n/a":
             late += f" (epochs {s['late_from']}+)"
-        swing = "n/a" if math.isnan(s["swing"]) else f"{s['swing']:.1f}"
+        swing = _mean_sd(s["swing"], math.nan)
         flags = [f"{round(s[k] * s['seeds'])}/{s['seeds']}" for k in monitor.SIGNALS]
         cells = [s["config"], str(s["seeds"]), fd, late, swing, *flags, f"{s['minutes']:.1f}"]
         lines.append("| " + " | ".join(cells) + " |")
