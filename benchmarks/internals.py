@@ -6,14 +6,14 @@
     python benchmarks/internals.py --epochs 16          # a rooms run four times as long
     python benchmarks/internals.py --smoke              # a tiny run end to end, a minute or two
 
-It loads the bedroom run of chapters 5 and 6 (dcgan_tf.config.rooms_run; trained first if the
+It loads the bedroom run of chapters 5 and 6 (dcgan_tf.course.runs.rooms_run; trained first if the
 run folder is missing) and prints:
 
-* guided backpropagation (dcgan_tf.guided) from the top units of D's last conv layer on
+* guided backpropagation (dcgan_tf.studies.guided) from the top units of D's last conv layer on
   fresh procedural rooms: the share of gradient energy on the bed and window masks, for
   the trained and a randomly initialised D, against the masks' share of the image (chance);
 * the window segmentation probe's IoU on fresh rooms, the number of G's "window maps"
-  (dcgan_tf.forgetting) found from boxes on --box-samples generated rooms;
+  (dcgan_tf.studies.window_removal) found from boxes on --box-samples generated rooms;
 * window presence and area, and door/lamp/picture rates, over --n z with and without the
   window maps, against dropping as many random maps (--controls draws: mean and sd).
 
@@ -26,7 +26,6 @@ window_rates.png, window_dose.png, results.json, summary.md.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,10 +35,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from dcgan_tf import forgetting, guided, internals
-from dcgan_tf.config import PROFILES, DCGANConfig, InputError, rooms_run
-from dcgan_tf.fileio import write_text
+from dcgan_tf.config import PROFILES, DCGANConfig, InputError
+from dcgan_tf.course.runs import rooms_run
+from dcgan_tf.fileio import write_json, write_text
 from dcgan_tf.paths import runs_dir
+from dcgan_tf.studies import guided, network_studies, window_removal
 
 
 def _load_gan(args, out: Path):
@@ -57,23 +57,24 @@ def _load_gan(args, out: Path):
 
 def run(gan, args, out: Path) -> dict:
     """Both experiments, their figures written to out; the numbers (results_json)."""
-    study = internals.guided_study(gan, args.images, range(args.channels), args.k, args.seed,
+    study = network_studies.guided_study(gan, args.images, range(args.channels), args.k, args.seed,
                                    args.layer)
     guided.unit_figure(study["images"], study["results"], out / "guided_units.png",
                        k=min(args.k, 6))
-    internals.share_figure(study["shares"], out / "guided_shares.png")
-    found = internals.find_windows(gan, args.box_samples, args.boxes, args.seg_images,
+    network_studies.share_figure(study["shares"], out / "guided_shares.png")
+    found = network_studies.find_windows(gan, args.box_samples, args.boxes, args.seg_images,
                                    args.seg_epochs, args.seg_test, args.min_area)
-    internals.windows_figure(found, out / "window_maps.png")
+    network_studies.windows_figure(found, out / "window_maps.png")
     drop = None
     if len(found.maps):
-        drop = internals.drop_study(gan, found, args.n, args.controls)
-        internals.rates_figure(drop, out / "window_rates.png")
-        drop["dose"] = internals.dose_response(gan, found, n=args.n, controls=args.controls)
-        internals.dose_figure(drop["dose"], drop["variants"]["original"],
+        drop = network_studies.drop_study(gan, found, args.n, args.controls)
+        network_studies.rates_figure(drop, out / "window_rates.png")
+        drop["dose"] = network_studies.dose_response(gan, found, n=args.n, controls=args.controls)
+        network_studies.dose_figure(drop["dose"], drop["variants"]["original"],
                               out / "window_dose.png")
-        forgetting.drop_figure(internals.drop_variants(gan, drop), out / "window_drop.png")
-    return internals.results_json(study, found, drop)
+        variants = network_studies.drop_variants(gan, drop)
+        window_removal.drop_figure(variants, out / "window_drop.png")
+    return network_studies.results_json(study, found, drop)
 
 
 def main(argv=None) -> int:
@@ -88,7 +89,7 @@ def main(argv=None) -> int:
     ap.add_argument("--layer", help="D layer whose units are traced (default: the last conv "
                                     "activation, e.g. act3; act1 and act2 are lower)")
     ap.add_argument("--box-samples", type=int, default=500, help="generated rooms boxed")
-    ap.add_argument("--boxes", help="hand-drawn boxes (JSON, see dcgan_tf.forgetting)")
+    ap.add_argument("--boxes", help="hand-drawn boxes (JSON, see dcgan_tf.studies.window_removal)")
     ap.add_argument("--min-area", type=int, default=4, help="smallest window blob, pixels")
     ap.add_argument("--seg-images", type=int, default=4000, help="segmenter training rooms")
     ap.add_argument("--seg-epochs", type=int, default=4)
@@ -114,8 +115,8 @@ def main(argv=None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    write_text(out / "results.json", json.dumps(res, indent=2) + "\n")
-    table = internals.summary(res)
+    write_json(out / "results.json", res)
+    table = network_studies.summary(res)
     write_text(out / "summary.md", table)
     print(table)
     print(f"{(time.perf_counter() - start) / 60:.1f} min. Figures in {out}: guided_units.png, "

@@ -4,7 +4,7 @@
     python benchmarks/latent_measures.py --run runs/faces --trials 40 --seed 1
 
 Judged by eye in the paper (docs/paper_notes.md §6.1, §6.3.2); here scored by the probes of the
-procedural faces (dcgan_tf.probes) at the run's resolution:
+procedural faces (dcgan_tf.groundtruth.probes) at the run's resolution:
   arithmetic  share of outputs (Fig. 7's centre + 8 neighbours) whose probed attributes match
               the target, for 3-exemplar means, single exemplars and pixel space, beside the
               share of plain random samples that already match (chance); and, since a probe
@@ -18,7 +18,7 @@ procedural faces (dcgan_tf.probes) at the run's resolution:
               in pixels and in probe features; and |z| at the middle of each segment
 Exemplar pools are the most confident samples per concept among --n random samples; each
 trial draws its exemplars from those pools. The protocol and its seeds are
-dcgan_tf.latent_measures.measure, the function chapter 03 runs too.
+dcgan_tf.studies.latent_measures.measure, the function chapter 03 runs too.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from dcgan_tf import checkpoint  # noqa: E402
-from dcgan_tf.latent_measures import measure, paper_problems  # noqa: E402
+from dcgan_tf.studies.latent_measures import measure, paper_problems  # noqa: E402
 from dcgan_tf.train import ARRAY, load_run, recorded_source  # noqa: E402
 
 
@@ -77,7 +77,7 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    from dcgan_tf.probes import HEADS, get_probes
+    from dcgan_tf.groundtruth.probes import HEADS, get_probes
 
     needed = {f for sums in paper_problems().values() for c in sums for f in c} | {"yaw"}
     missing = sorted(needed - set(HEADS[args.probes]))

@@ -7,11 +7,13 @@
 
 Each variant (VARIANTS below: overrides of the small profile) trains the main job's model on
 the main job's data (20,000 procedural faces) with each seed, scored after every epoch by
-the probe Frechet distance of 2,000 samples (dcgan_tf.report.ScoreLog, the main job's own
+the probe Frechet distance of 2,000 samples (dcgan_tf.groundtruth.scoring.ScoreLog, the main
+job's own
 measure). A run with a weight average (g_ema) also scores the G being trained, so one run
 gives the FD before and after averaging. It prints, per variant, the final FD mean ± sd
 over the seeds (and the plain G's), the training minutes and images/s, then the ruler:
-the FD of real faces a little blurred or noisy (dcgan_tf.report.reference_points). It writes
+the FD of real faces a little blurred or noisy (dcgan_tf.groundtruth.scoring.reference_points).
+It writes
 OUT/results.csv, OUT/summary.md, OUT/fd_minutes.png (FD against minutes: the frontier)
 and OUT/final_grids.png. Re-running the same command skips finished runs.
 """
@@ -28,10 +30,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np  # noqa: E402
 
-from dcgan_tf import ablation, report  # noqa: E402
 from dcgan_tf.config import DCGANConfig, InputError  # noqa: E402
 from dcgan_tf.fileio import write_text  # noqa: E402
+from dcgan_tf.groundtruth import scoring
 from dcgan_tf.paths import runs_dir  # noqa: E402
+from dcgan_tf.studies import ablation  # noqa: E402
 
 # Overrides of the small profile; each names every knob it sets, so a variant means the
 # same whatever the profile's defaults become. Each is trained past the profile's 10 epochs
@@ -104,13 +107,14 @@ def ruler_markdown(points: dict[str, float]) -> str:
 def compare_figure(runs: dict[str, str], path, k: int = 12) -> None:
     """Real faces, then each run's samples for the same z (its sampler: the weight
     average when it has one, else its plain G), with each run's probe FD on 2,000."""
-    from dcgan_tf import plots, procedural
+    from dcgan_tf import plots
+    from dcgan_tf.groundtruth import procedural
     from dcgan_tf.train import load_run
 
     gans = {label: load_run(run) for label, run in runs.items()}
     cfg = next(iter(gans.values())).cfg
-    scorer = report.Scorer(cfg, "faces", 2_000)
-    real, _ = procedural.load("faces", k, seed=report.REAL_SEEDS[1], size=cfg.resolution)
+    scorer = scoring.Scorer(cfg, "faces", 2_000)
+    real, _ = procedural.load("faces", k, seed=scoring.REAL_SEEDS[1], size=cfg.resolution)
     rows = {"real faces (a fresh draw)": real}
     for label, gan in gans.items():
         images = scorer.images(gan)
@@ -155,7 +159,7 @@ def main(argv=None) -> int:
         return 2
     rows = [r for r in ablation.collect(args.out) if r["config"] in args.variants]
     per_epoch = n_images // base.batch_size * base.batch_size  # full batches only
-    ruler = report.reference_points(report.Scorer(base, "faces", score_n))
+    ruler = scoring.reference_points(scoring.Scorer(base, "faces", score_n))
     text = markdown(summary_rows(rows, per_epoch)) + "\n" + ruler_markdown(ruler)
     out = args.out.rstrip("/")
     write_text(f"{out}/summary.md", text)

@@ -5,7 +5,7 @@
     DCGAN_PROFILE=full python benchmarks/representation.py   # GPU: SVHN and CIFAR-10 (tfds)
     python benchmarks/representation.py --memory 73257      # SVHN-sized extraction: memory
 
-For each task (dcgan_tf.representation.TASKS) the D of its run (trained without labels, reused
+For each task (dcgan_tf.course.runs.TASKS) the D of its run (trained without labels, reused
 if the run folder exists) gives the paper's feature vector; a LinearSVC with C chosen on a
 validation split classifies it after class-balanced label draws. Baselines in the same run:
 raw pixels, a randomly initialised D of the same architecture, and the same architecture
@@ -25,20 +25,21 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from dcgan_tf import representation  # noqa: E402
-from dcgan_tf.callbacks import read_rows  # noqa: E402
 from dcgan_tf.config import PROFILES, InputError, profile_name  # noqa: E402
+from dcgan_tf.course import runs  # noqa: E402
 from dcgan_tf.fileio import write_text  # noqa: E402
 from dcgan_tf.paths import runs_dir  # noqa: E402
+from dcgan_tf.runlog import read_rows  # noqa: E402
+from dcgan_tf.studies import representation  # noqa: E402
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--profile", choices=PROFILES, help="default: DCGAN_PROFILE or small")
     ap.add_argument("--tasks", nargs="+", metavar="TASK", help="default: "
-                    f"{' '.join(representation.SMALL_TASKS)} (small), "
-                    f"{' '.join(representation.FULL_TASKS)} (full); all: "
-                    f"{', '.join(representation.TASKS)}")
+                    f"{' '.join(runs.SMALL_TASKS)} (small), "
+                    f"{' '.join(runs.FULL_TASKS)} (full); all: "
+                    f"{', '.join(runs.TASKS)}")
     ap.add_argument("--methods", nargs="+", default=list(representation.METHODS))
     ap.add_argument("--draws", type=int, default=5, help="label draws per label count")
     ap.add_argument("--supervised-steps", type=int, default=1000,
@@ -51,15 +52,15 @@ def main(argv=None) -> int:
     if args.memory:
         return memory_check(args.memory, args.out or str(runs_dir() / "representation_memory"))
     profile = args.profile or profile_name()
-    tasks = args.tasks or (representation.FULL_TASKS if profile == "full"
-                           else representation.SMALL_TASKS)
+    tasks = args.tasks or (runs.FULL_TASKS if profile == "full"
+                           else runs.SMALL_TASKS)
     out = args.out or str(runs_dir() / ("representation_full" if profile == "full"
                                         else "representation"))
     start = time.perf_counter()
     try:
         for task in tasks:
             print(f"== {task}", flush=True)
-            representation.evaluate(task, out, methods=args.methods, draws=args.draws,
+            representation.evaluate(runs.task(task), out, methods=args.methods, draws=args.draws,
                                     profile=profile, supervised_steps=args.supervised_steps)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -90,9 +91,9 @@ def memory_check(n: int, out: str) -> int:
     """SVHN-sized extraction: features go to a float16 file, never into RAM all at once."""
     import numpy as np
 
-    from dcgan_tf import features, linear_eval
     from dcgan_tf.config import DCGANConfig
     from dcgan_tf.models import build_discriminator
+    from dcgan_tf.studies import features, linear_eval
 
     cfg = DCGANConfig.profile("full", resolution=32)
     images = np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)

@@ -5,11 +5,11 @@
     python benchmarks/stability.py --configs paper d_relu --resolution 64   # 64x64 on a CPU
     python benchmarks/stability.py --profile full --data rooms:20000 --epochs 10  # GPU
 
-Every configuration (dcgan_tf.ablation.ABLATIONS: the paper's; each guideline switch of
+Every configuration (dcgan_tf.studies.ablation.ABLATIONS: the paper's; each guideline switch of
 docs/paper_notes.md §3 flipped alone; Adam lr 1e-3 and beta1 0.9, §4) trains with each seed
 on the same procedural data for the same number of epochs. Per run and epoch it records the
 probe FD of --score-n samples against held-out real images and the probes' attribute rates
-(dcgan_tf.report.ScoreLog), the health monitor's signals (dcgan_tf.monitor), D(x) and
+(dcgan_tf.groundtruth.scoring.ScoreLog), the health monitor's signals (dcgan_tf.monitor), D(x) and
 D(G(z)), and the time spent in training steps. It prints, per configuration, the final FD
 mean ± sd over the seeds that finished, the share of seeds the monitor flagged for each
 signal (a diverged run counts as divergence) and the mean training minutes.
@@ -29,9 +29,10 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from dcgan_tf import ablation  # noqa: E402
 from dcgan_tf.config import PROFILES, RESOLUTIONS, DCGANConfig, InputError  # noqa: E402
+from dcgan_tf.course import runs  # noqa: E402
 from dcgan_tf.paths import runs_dir  # noqa: E402
+from dcgan_tf.studies import ablation  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -40,11 +41,11 @@ def main(argv=None) -> int:
                     metavar="NAME", help="ablations to run (default: all of "
                     + ", ".join(ablation.ABLATIONS) + ")")
     ap.add_argument("--seeds", type=int, default=3, help="seeds per config: 0..N-1")
-    ap.add_argument("--data", default=ablation.SOURCE,
-                    help=f"training data (default {ablation.SOURCE}); FD needs faces:N or "
+    ap.add_argument("--data", default=runs.LAB_SOURCE,
+                    help=f"training data (default {runs.LAB_SOURCE}); FD needs faces:N or "
                     "rooms:N, other data get the monitor's signals only")
-    ap.add_argument("--epochs", type=int, default=ablation.EPOCHS,
-                    help=f"epochs per run (default {ablation.EPOCHS}, chapter 4's budget)")
+    ap.add_argument("--epochs", type=int, default=runs.LAB_EPOCHS,
+                    help=f"epochs per run (default {runs.LAB_EPOCHS}, chapter 4's budget)")
     ap.add_argument("--out", default=str(runs_dir() / "stability"),
                     help="the sweep's folder (default: RUNS/stability, RUNS being "
                     "$DCGAN_RUNS or the checkout's runs/; chapter 4 reuses its seed-0 runs)")

@@ -59,9 +59,7 @@ def forward_flops(model: keras.Model) -> int:
 
 def profiler_flops(model: keras.Model) -> int:
     """TensorFlow's own FLOP count of one forward pass per example (independent check)."""
-    from tensorflow.python.framework.convert_to_constants import (
-        convert_variables_to_constants_v2,
-    )
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
     spec = tf.TensorSpec((1, *model.input.shape[1:]), tf.float32)
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)

@@ -19,50 +19,22 @@ import sys
 import time
 from pathlib import Path
 
+from dcgan_tf.cliargs import (BAD_INPUT, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK,
+                              Parser, at_least_zero, exit_code_text, positive)
+from dcgan_tf.config import InputError
+
 DEFAULT_WORK = "runs/data_prep"
-EXIT_CODES = __doc__[__doc__.index("Exit codes"):]
-
-
-class UsageError(ValueError):
-    """A command line that cannot be acted on (exit code 2)."""
-
-
-class _Parser(argparse.ArgumentParser):
-    # One clear line instead of the usage block: "data_prep detect: error: ..."
-    def error(self, message):
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def _number(kind, ok, rule: str):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not ok(value):  # nan fails every comparison, so it is refused too
-            raise argparse.ArgumentTypeError(f"{text!r} must be {rule}")
-        return value
-    return parse
-
-
-def _positive(kind):
-    return _number(kind, lambda v: v > 0, "positive")
-
-
-def _at_least_zero(kind):
-    return _number(kind, lambda v: v >= 0, "0 or more")
 
 
 def _add_download(p):
-    p.add_argument("--workers", type=_positive(int), default=8, help="parallel requests")
-    p.add_argument("--timeout", type=_positive(float), default=20.0,
+    p.add_argument("--workers", type=positive(int), default=8, help="parallel requests")
+    p.add_argument("--timeout", type=positive(float), default=20.0,
                    help="seconds allowed per request, body included")
-    p.add_argument("--retries", type=_at_least_zero(int), default=3,
+    p.add_argument("--retries", type=at_least_zero(int), default=3,
                    help="retries of transient failures (0 or more)")
-    p.add_argument("--backoff", type=_at_least_zero(float), default=1.0,
+    p.add_argument("--backoff", type=at_least_zero(float), default=1.0,
                    help="first retry wait in seconds (0 or more)")
-    p.add_argument("--max-mb", type=_positive(float), default=20.0, help="largest body, MB")
+    p.add_argument("--max-mb", type=positive(float), default=20.0, help="largest body, MB")
     p.add_argument("--retry-failed", action="store_true",
                    help="try again the URLs that failed for a transient reason")
 
@@ -70,38 +42,38 @@ def _add_download(p):
 def _add_detect(p):
     p.add_argument("--detector", choices=("haar", "yunet"), default="haar")
     p.add_argument("--yunet-model", help="face_detection_yunet_*.onnx (for --detector yunet)")
-    p.add_argument("--min-size", type=_positive(int), default=64,
+    p.add_argument("--min-size", type=positive(int), default=64,
                    help="smallest face box side kept, in photo pixels")
     p.add_argument("--size", type=int, choices=(64, 128), default=64, help="crop side")
     p.add_argument("--margin", type=float, default=0.2, help="margin around the face box")
     p.add_argument("--pad", choices=("reflect", "edge", "constant"), default="reflect")
     p.add_argument("--min-score", type=float, default=None,
                    help="detector score to keep (default: 1.0 for haar, 0.8 for yunet)")
-    p.add_argument("--threads", type=_positive(int), default=None,
+    p.add_argument("--threads", type=positive(int), default=None,
                    help="photos decoded and searched at once (default: one per core)")
     p.add_argument("--redo", action="store_true", help="detect again in recorded photos")
 
 
 def _add_dedup(p):
     p.add_argument("--method", choices=("ae", "phash", "exact"), default="ae")
-    p.add_argument("--epochs", type=_positive(int), default=50, help="autoencoder epochs")
-    p.add_argument("--threshold", type=_at_least_zero(float), default=0.5,
+    p.add_argument("--epochs", type=positive(int), default=50, help="autoencoder epochs")
+    p.add_argument("--threshold", type=at_least_zero(float), default=0.5,
                    help="code binarising threshold")
 
 
 def _add_shard(p):
     p.add_argument("--out", help="shard folder (default: <work>/shards)")
-    p.add_argument("--shards", type=_positive(int), help="number of shard files")
+    p.add_argument("--shards", type=positive(int), help="number of shard files")
     p.add_argument("--png-dir", help="also copy the shipped crops here as PNG files")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="data_prep", description=__doc__.split("\n\n")[0],
-                     epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = Parser(prog="data_prep", description=__doc__.split("\n\n")[0],
+                     epilog=exit_code_text(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True, metavar="STEP")
 
     def add(name, help_):
-        p = sub.add_parser(name, help=help_, description=help_, epilog=EXIT_CODES,
+        p = sub.add_parser(name, help=help_, description=help_, epilog=exit_code_text(),
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument("--work", default=DEFAULT_WORK,
                        help=f"work folder holding the manifest (default {DEFAULT_WORK})")
@@ -169,7 +141,7 @@ def _detect_config(args):
                            pad=args.pad, min_score=args.min_score)
         make_detector(cfg)
     except (ValueError, FileNotFoundError) as err:
-        raise UsageError(str(err)) from None
+        raise InputError(str(err)) from None
     return cfg
 
 
@@ -179,12 +151,12 @@ def _check_inputs(args):
     if cmd in ("download", "all"):
         source = Path(args.urls if cmd == "download" else args.input)
         if not source.exists():
-            raise UsageError(f"{source}: no such file or folder")
+            raise InputError(f"{source}: no such file or folder")
         if cmd == "download" and source.is_dir():
-            raise UsageError(f"{source} is a folder; download needs a URL list file "
+            raise InputError(f"{source} is a folder; download needs a URL list file "
                              "(for a folder of photos use: detect --images FOLDER)")
     if cmd == "detect" and args.images is not None and not Path(args.images).is_dir():
-        raise UsageError(f"{args.images}: no such folder of photos")
+        raise InputError(f"{args.images}: no such folder of photos")
 
 
 def _require_success(work, step: str, counts: dict, good, since: float):
@@ -256,11 +228,11 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print(f"\n{prog}: interrupted; what finished is in the manifest - run the same "
               "command again to resume", file=sys.stderr)
-        return 130
-    except (UsageError, FileNotFoundError) as err:  # a missing input is bad input
+        return EXIT_INTERRUPTED
+    except BAD_INPUT as err:  # a bad value, a missing input
         print(f"{prog}: error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     except (ValueError, RuntimeError) as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_FAILED
+    return EXIT_OK

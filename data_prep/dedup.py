@@ -21,16 +21,14 @@ from __future__ import annotations
 
 import collections
 import hashlib
-import json
 
 import cv2
 import numpy as np
-
 from tqdm.auto import tqdm
 
 from data_prep.decode import load_rgb
 from data_prep.manifest import Manifest, NothingSucceeded
-from dcgan_tf.fileio import write_bytes, write_text
+from dcgan_tf.fileio import write_bytes, write_json
 
 METHODS = ("ae", "phash", "exact")
 # Largest RMS difference of standardised thumbnails for a near duplicate. Measured on
@@ -360,7 +358,7 @@ def dedup(work, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
     info = {"method": method, "crops": len(crops), "groups": [[crops[i]["crop"] for i in g]
                                                               for g in groups],
             "removed": sum(len(g) - 1 for g in groups)}
-    write_text(out / "groups.json", json.dumps(info, indent=1) + "\n")
+    write_json(out / "groups.json", info)
     shown = groups[:24]  # the contact sheet shows the first groups, read back from disk
     pics = {i: load_rgb(manifest.resolve(crops[i]["crop"])) for g in shown for i in g[:8]}
     ok, png = cv2.imencode(".png", contact_sheet(pics, shown)[..., ::-1])

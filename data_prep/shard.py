@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import math
 import os
 import secrets
@@ -36,7 +35,7 @@ from PIL import Image
 
 from data_prep.dedup import kept_crops, verdict
 from data_prep.manifest import Manifest, NothingSucceeded
-from dcgan_tf.fileio import atomic_path, write_bytes, write_text
+from dcgan_tf.fileio import atomic_path, read_json, write_bytes, write_json
 
 SHARD_PATTERN = "shard-{:05d}-of-{:05d}-{}.tfrecord"  # index, count, set id
 SHARD_GLOB = "shard-*-of-*.tfrecord"  # any set's shards, older unnamed sets' too
@@ -127,7 +126,7 @@ def shard(work, out=None, *, num_shards: int | None = None, per_shard: int = 500
             "features": ["image/encoded", "image/sha256", "image/source", "image/name",
                          "image/box", "image/height", "image/width"],
             "manifest": str(manifest.path.resolve())}
-    write_text(out / "shards.json", json.dumps(info, indent=1) + "\n")  # the new set is in
+    write_json(out / "shards.json", info)  # the new set is in
     for old in out.glob(SHARD_GLOB):  # readers of the whole folder must not see them
         if old.name not in names:
             old.unlink()
@@ -167,7 +166,7 @@ def shard_files(folder) -> list[Path]:
     folder = Path(folder)
     index = folder / "shards.json"
     if index.is_file():
-        return [folder / name for name in json.loads(index.read_text())["files"]]
+        return [folder / name for name in read_json(index)["files"]]
     return sorted(folder.glob(SHARD_GLOB))
 
 

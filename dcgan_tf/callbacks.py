@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import numpy as np
 
 from dcgan_tf import checkpoint, plots
 from dcgan_tf.data import to_uint8
-from dcgan_tf.fileio import write_text
+from dcgan_tf.runlog import append_rows, keep_rows
 
 LOGGED = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_grad_norm", "g_grad_norm")
 RATES = ("d_lr", "g_lr")  # added to each epoch's logs by LearningRates
@@ -46,44 +44,6 @@ class SampleGrid(keras.callbacks.Callback):
         if files:
             frames = [np.asarray(Image.open(f).convert("RGB")) for f in files]
             plots.save_gif(frames, self.dir.parent / "progress.gif")
-
-
-def append_csv(path: Path, rows: list[dict], fields) -> None:
-    """Append rows to a log CSV, writing its header first if the file is new."""
-    if path.exists():  # a run from an older kit keeps its columns
-        with open(path, newline="") as f:
-            fields = next(csv.reader(f), None) or fields
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(fields), extrasaction="ignore")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_rows(path: Path) -> list[dict]:
-    """The rows of a log CSV as dicts of strings ([] if the file does not exist)."""
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
-def keep_rows(path: Path, key: str, last: int) -> None:
-    """Drop the rows of a log CSV whose `key` column is above `last` (rewritten atomically)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        rows = list(reader)
-        fields = reader.fieldnames or [key]
-    kept = [row for row in rows if float(row[key]) <= last]
-    if len(kept) < len(rows):
-        text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=fields)
-        writer.writeheader()
-        writer.writerows(kept)
-        write_text(path, text.getvalue())
 
 
 class StepValues:
@@ -154,13 +114,13 @@ class StepLog(keras.callbacks.Callback):
 
     def write_steps(self) -> None:
         """Append the steps logged since the last write to steps.csv and redraw loss.png."""
-        append_csv(self.path, self.rows, ["step", *LOGGED])
+        append_rows(self.path, self.rows, ["step", *LOGGED])
         self.rows = []
         plots.loss_figure(self.path, self.figure)
 
     def on_epoch_end(self, epoch, logs=None):
         self.write_steps()
-        append_csv(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}],
+        append_rows(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}],
                     ["epoch", *LOGGED, *RATES])
 
 

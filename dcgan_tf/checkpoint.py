@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_tf.config import InputError
-
 from dcgan_tf.fileio import atomic_write
 
 CHECKPOINT = "checkpoint.npz"

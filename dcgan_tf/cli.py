@@ -18,15 +18,13 @@ import time
 import traceback
 from pathlib import Path
 
-from dcgan_tf.config import (CACHE_MEMORY_BUDGET, RESOLUTIONS, DCGANConfig, InputError,
-                             check_beta_1, check_g_ema, check_learning_rate)
+from dcgan_tf.cliargs import (BAD_INPUT, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Parser,
+                              checked, exit_code_text, positive)
+from dcgan_tf.config import (CACHE_CHOICES, CACHE_MEMORY_BUDGET, KERNEL_SIZES, PROFILES,
+                             RESOLUTIONS, DCGANConfig, InputError, check_beta_1, check_g_ema,
+                             check_learning_rate)
+from dcgan_tf.prior import PRIORS
 
-EXIT_CODES = {
-    0: "success",
-    1: "failure while running (training diverged, or an unexpected error)",
-    2: "bad usage or input (option, data source, run folder)",
-    130: "interrupted (Ctrl-C)",
-}
 ONE_CHANNEL = ("digits", "mnist")
 # The guideline switches' flags (docs/paper_notes.md §3). Each sets its switch away from
 # the paper's value; it is named from the switch, "--no-" first where the paper has True.
@@ -59,34 +57,7 @@ EPILOG = """examples:
   python -m dcgan_tf train --out runs/faces --resume --epochs 20
   python -m dcgan_tf sample --run runs/faces --n 64 --out grid.png
 
-exit codes:
-""" + "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one clear line instead of usage + error
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
-    return value
-
-
-def _checked(check):
-    """An argparse type: a float that `check` (from dcgan_tf.config) accepts."""
-    def parse(text):
-        try:
-            return check(float(text))
-        except ValueError as err:  # float()'s error, or check's InputError
-            detail = err if isinstance(err, InputError) else f"expected a number, got {text!r}"
-            raise argparse.ArgumentTypeError(str(detail)) from None
-    return parse
+""" + exit_code_text()
 
 
 def _profiles(field: str) -> str:
@@ -100,17 +71,17 @@ def _add_model_options(t):
         field = flag[2:].replace("-", "_")
         t.add_argument(flag, help=f"{text} {_profiles(field)}", **kwargs)
 
-    add("--epochs", "epochs to train up to", type=_positive)
+    add("--epochs", "epochs to train up to", type=positive())
     add("--resolution", "image side", type=int, choices=RESOLUTIONS)
-    add("--width", "feature maps of G's last and D's first conv layer", type=_positive)
-    add("--batch-size", "images per step", type=_positive)
-    add("--kernel-size", "conv kernel side", type=int, choices=[4, 5])
-    add("--z-prior", "distribution of z", choices=["uniform", "normal"])
+    add("--width", "feature maps of G's last and D's first conv layer", type=positive())
+    add("--batch-size", "images per step", type=positive())
+    add("--kernel-size", "conv kernel side", type=int, choices=KERNEL_SIZES)
+    add("--z-prior", "distribution of z", choices=PRIORS)
     add("--channels", "1 (grey) or 3 (RGB); digits and mnist default to 1", type=int,
         choices=[1, 3])
     add("--seed", "seed of weights, noise and shuffling", type=int)
     add("--g-ema", "decay of the moving average of G's weights that samples are drawn from; "
-        "0 = plain G, as in the paper", type=_checked(check_g_ema), metavar="DECAY")
+        "0 = plain G, as in the paper", type=checked(check_g_ema), metavar="DECAY")
     add("--mixed-precision", "float16 maths (GPU)", action="store_true")
     add("--xla", "compile the train step with XLA (GPU)", action="store_true")
 
@@ -127,18 +98,18 @@ def _add_guideline_options(t):
                        help=f"{SWITCH_HELP[switch]}; {switch}: paper {on}, {not on} "
                             "breaks the guideline")
     for flag, field, check, text, bad in ADAM_OPTIONS:
-        g.add_argument(flag, dest=field, type=_checked(check), metavar=flag[2:].upper(),
+        g.add_argument(flag, dest=field, type=checked(check), metavar=flag[2:].upper(),
                        help=f"{text}; paper {getattr(paper, field):g}, {bad} breaks the "
                             "guideline")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m dcgan_tf", description="Train and sample DCGANs.",
+    p = Parser(prog="python -m dcgan_tf", description="Train and sample DCGANs.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true",
                         help="show the full traceback of an error, not one line")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     t = sub.add_parser("train", help="train a DCGAN into a run folder", parents=[common])
     t.add_argument("--data",
@@ -146,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "TFRecord shards (default: faces; with --resume: the run's own)")
     t.add_argument("--out", default="runs/faces", help="run folder (default: runs/faces)")
     small, full = DCGANConfig.profile("small"), DCGANConfig.profile("full")
-    t.add_argument("--profile", choices=["small", "full"],
+    t.add_argument("--profile", choices=PROFILES,
                    default=os.environ.get("DCGAN_PROFILE", "small"),
                    help=f"small: CPU minutes ({small.resolution}x{small.resolution}, width "
                         f"{small.width}); full: a GPU ({full.resolution}x{full.resolution}, "
@@ -156,20 +127,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run folder's checkpoint, with its config and data")
     _add_model_options(t)
     _add_guideline_options(t)
-    t.add_argument("--cache", choices=["auto", "memory", "disk", "none"], default="auto",
+    t.add_argument("--cache", choices=CACHE_CHOICES, default="auto",
                    help="where the decoded images are kept between epochs: auto (default) "
                         f"is memory if they fit in {CACHE_MEMORY_BUDGET / 2**30:g} GiB, "
                         "else a file under $DCGAN_CACHE (default ~/.cache/dcgan_tf)")
     t.add_argument("--no-score", action="store_true",
                    help="skip the probe Frechet distance after training on faces/rooms")
-    t.add_argument("--score-n", type=_positive, default=2000,
+    t.add_argument("--score-n", type=positive(), default=2000,
                    help="images per set for the probe Frechet distance (default 2000; "
                         "more than the probes have features)")
 
     s = sub.add_parser("sample", help="render a grid of samples from a run's checkpoint",
                        parents=[common])
     s.add_argument("--run", required=True, help="run folder written by `train`")
-    s.add_argument("--n", type=_positive, default=64, help="number of samples (default 64)")
+    s.add_argument("--n", type=positive(), default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0,
                    help="seed of the latent vectors (default 0)")
     s.add_argument("--out", help="PNG to write (default: RUN/sample_seed<SEED>.png)")
@@ -180,15 +151,17 @@ def _check_score_n(parser, args):
     # A covariance of n feature vectors has rank n - 1 at most: the Frechet distance needs
     # it full rank, so n must exceed the probes' feature count. Checked before hours of
     # training, not after.
-    from dcgan_tf.probes import FEATURES
+    from dcgan_tf.data import drawn_set
     from dcgan_tf.train import recorded_source
 
-    if args.command != "train" or args.no_score or args.score_n > FEATURES:
+    if args.command != "train" or args.no_score:
         return
     resumed = args.resume and recorded_source(Path(args.out))
-    if _scored_name(resumed or _source(args)):  # only runs that will be scored
+    drawn = drawn_set(resumed or _source(args))  # only runs that will be scored
+    if drawn is not None and args.score_n <= drawn.n_features:
         parser.error(f"--score-n {args.score_n}: the probe Frechet distance needs more images "
-                     f"than the probes' {FEATURES} features, i.e. at least {FEATURES + 1}")
+                     f"than the probes' {drawn.n_features} features, i.e. at least "
+                     f"{drawn.n_features + 1}")
 
 
 def _source(args):
@@ -260,11 +233,11 @@ def _train(args) -> int:
     print(f"trained in {(time.time() - start) / 60:.1f} min; samples: {out / 'samples'}, "
           f"loss curves: {out / 'loss.png'}, progress: {out / 'progress.gif'}")
     print(_health_line(out))
-    name = _scored_name(recorded_source(out) or source)  # what train() actually read
-    if name and not args.no_score:
-        from dcgan_tf.report import score_run
+    from dcgan_tf.data import drawn_set
 
-        print(score_run(out, name, n=args.score_n).summary())
+    drawn = drawn_set(recorded_source(out) or source)  # what train() actually read
+    if drawn is not None and not args.no_score:
+        print(drawn.score(out, n=args.score_n).summary())
     return 0
 
 
@@ -293,18 +266,22 @@ def _exit_code(err: BaseException) -> tuple[int, str]:
     """(exit code, one-line message) for an error, by the EXIT_CODES table."""
     from dcgan_tf.callbacks import TrainingDiverged
 
-    if isinstance(err, (InputError, FileExistsError, FileNotFoundError)):  # DataError too
-        return 2, f"error: {err}"
+    if isinstance(err, BAD_INPUT):  # DataError too
+        return EXIT_BAD_INPUT, f"error: {err}"
     if isinstance(err, TrainingDiverged):
-        return 1, f"error: {err}"
-    return 1, (f"error: unexpected {type(err).__name__}: {err} (rerun with --debug for the "
-               "traceback)")
+        return EXIT_FAILED, f"error: {err}"
+    return EXIT_FAILED, (f"error: unexpected {type(err).__name__}: {err} (rerun with --debug "
+                         "for the traceback)")
 
 
-def main(argv=None) -> int:
+def main(argv=None, setup=None) -> int:
+    """Run the command line. `setup()` runs once the arguments are parsed (so --help needs no
+    TensorFlow): python -m dcgan_tf registers the drawn data sets there."""
     parser = build_parser()
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if setup is not None:
+        setup()
     _check_score_n(parser, args)
     try:
         return _train(args) if args.command == "train" else _sample(args)
@@ -314,7 +291,7 @@ def main(argv=None) -> int:
         what = ("the last completed epoch is checkpointed; rerun with --resume"
                 if args.command == "train" else "nothing was written")
         print(f"\ninterrupted: {what}", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
     except Exception as err:  # noqa: BLE001 - mapped to the exit code table
         code, message = _exit_code(err)
         if args.debug:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 from pathlib import Path
+
+from dcgan_tf.fileio import read_json, write_json
 
 RESOLUTIONS = (32, 64, 128)
 
@@ -18,8 +19,10 @@ class InputError(ValueError):
     """
 
 PROFILES = ("small", "full")
+KERNEL_SIZES = (4, 5)
 # The most decoded training images (uint8 bytes) the data pipeline's "auto" cache keeps in
 # RAM; larger sets are cached in a file under cache_dir() (dcgan_tf.data.choose_cache).
+CACHE_CHOICES = ("auto", "memory", "disk", "none")  # see dcgan_tf.data.make_dataset
 CACHE_MEMORY_BUDGET = 2 * 2**30
 
 
@@ -68,8 +71,8 @@ class DCGANConfig:
             raise InputError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
         if self.z_prior not in ("uniform", "normal"):
             raise InputError(f"z_prior must be 'uniform' or 'normal', got {self.z_prior!r}")
-        if self.kernel_size not in (4, 5):
-            raise InputError(f"kernel_size must be 4 or 5, got {self.kernel_size}")
+        if self.kernel_size not in KERNEL_SIZES:
+            raise InputError(f"kernel_size must be one of {KERNEL_SIZES}, got {self.kernel_size}")
         if self.channels not in (1, 3):
             raise InputError(f"channels must be 1 or 3, got {self.channels}")
         for name in ("width", "z_dim", "batch_size", "epochs"):
@@ -104,13 +107,11 @@ class DCGANConfig:
         return dataclasses.replace(self, **changes)
 
     def to_json(self, path: str | os.PathLike) -> None:
-        from dcgan_tf.fileio import write_text
-
-        write_text(path, json.dumps(dataclasses.asdict(self), indent=2) + "\n")
+        write_json(path, dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "DCGANConfig":
-        data = json.loads(Path(path).read_text())
+        data = read_json(path)
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
         if unknown:
@@ -176,27 +177,3 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("DCGAN_CACHE", Path.home() / ".cache" / "dcgan_tf"))
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def chapter_run(profile: str | None = None) -> tuple[DCGANConfig, str, str]:
-    """The run chapters 2 and 3 share: (config, data source, run folder name).
-
-    Small: the procedural faces at 32x32 for a few epochs (minutes on a CPU); the main job
-    (`python -m dcgan_tf train`) trains the same model longer. Full: CelebA at 64x64 on a GPU.
-    """
-    profile = profile or profile_name()
-    if profile == "full":
-        return DCGANConfig.profile("full", epochs=5), "tfds:celeb_a", "celeba_full"
-    return DCGANConfig.profile("small", epochs=4), "faces", "faces_small"
-
-
-def rooms_run(profile: str | None = None) -> tuple[DCGANConfig, str, str]:
-    """The bedroom run chapters 5 and 6 share: (config, data source, run folder name).
-
-    Small: 10,000 procedural rooms at 32x32 for 4 epochs (minutes on a CPU); full: LSUN
-    bedrooms at 64x64 on a GPU, as in the paper.
-    """
-    profile = profile or profile_name()
-    if profile == "full":
-        return DCGANConfig.profile("full", epochs=1), "tfds:lsun/bedroom", "lsun_full"
-    return DCGANConfig.profile("small", epochs=4), "rooms:10000", "rooms_small"

@@ -2,8 +2,8 @@
 
 Sources (the `source` argument):
   "digits"                   scikit-learn's 1,797 real 8x8 digit scans, scaled up (offline)
-  "faces", "faces:50000"     procedural faces with known factors (offline; dcgan_tf.procedural)
-  "rooms", "rooms:20000"     procedural bedrooms with window masks (offline)
+  "faces", "faces:50000"     drawn faces with known factors (offline; registered by
+  "rooms", "rooms:20000"     dcgan_tf.groundtruth, as are the drawn bedrooms)
   "tfds:celeb_a"             a TensorFlow Datasets name (celeb_a, lsun/bedroom, cifar10,
                              svhn_cropped, mnist); downloads on first use
   a folder of images         .jpg/.png/...; corrupt files are skipped with a warning
@@ -19,38 +19,72 @@ fits CACHE_MEMORY_BUDGET (2 GiB): tfds:lsun/bedroom at 64x64 (3M x 12 KB = 37 GB
 from __future__ import annotations
 
 import concurrent.futures
+import dataclasses
 import glob
 import hashlib
-import json
 import os
 import re
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.config import CACHE_MEMORY_BUDGET, DCGANConfig, InputError, cache_dir
+from dcgan_tf import seeds
+from dcgan_tf.config import (CACHE_CHOICES, CACHE_MEMORY_BUDGET, RESOLUTIONS, DCGANConfig,
+                             InputError, cache_dir)
+from dcgan_tf.fileio import read_json
 from dcgan_tf.images import load_rgb
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 TFDS_NAMES = ("celeb_a", "lsun/bedroom", "cifar10", "svhn_cropped", "mnist")
-PROCEDURAL = {"faces": 20_000, "rooms": 20_000}  # default number of images drawn
 SHARD_IMAGE_KEY = "image/encoded"  # the field data_prep writes the PNG crop into
-CACHE_CHOICES = ("auto", "memory", "disk", "none")
 CACHE_FORMAT = 1  # bump when the cached elements change meaning: it keys the disk caches
+DRAWN_BY = "dcgan_tf.groundtruth"  # the package that registers the drawn sets
+
+
+@dataclasses.dataclass(frozen=True)
+class DrawnSet:
+    """A data set drawn by code, with its ground truth and a way to score a run on it.
+
+    `load(n, seed, size)` -> (uint8 images, labels); `features(size)` -> a function from
+    uint8 images to feature vectors, which the health monitor compares with the data's;
+    `n_features` is their length; `score(run_dir, n)` scores a finished run (its result has
+    a summary()). The core knows none of these: dcgan_tf.groundtruth registers them.
+    """
+
+    default_n: int
+    load: Callable
+    features: Callable
+    n_features: int
+    score: Callable
+
+
+DRAWN: dict[str, DrawnSet] = {}
+
+
+def register_drawn(name: str, drawn: DrawnSet) -> None:
+    """Make `name` and `name:N` data sources (see the module docstring)."""
+    DRAWN[name] = drawn
 
 
 def procedural_name(source) -> str | None:
-    """"faces" or "rooms" if `source` names a procedural set (e.g. "faces:4000"), else None.
+    """The name of the drawn set `source` names ("faces:4000" -> "faces"), else None.
 
-    Those are the sets the probes of dcgan_tf.probes can score. A folder that happens to be
-    called "faces" is a folder of images, not the procedural set.
+    Those sets have ground truth: probes can score them. A folder that happens to be called
+    "faces" is a folder of images, not the drawn set.
     """
     if source is None or not isinstance(source, (str, os.PathLike)):
         return None
     name = str(source).split(":")[0]
-    return name if name in PROCEDURAL and not Path(str(source)).exists() else None
+    return name if name in DRAWN and not Path(str(source)).exists() else None
+
+
+def drawn_set(source) -> DrawnSet | None:
+    """The registered DrawnSet behind `source`, or None for any other source."""
+    name = procedural_name(source)
+    return DRAWN[name] if name else None
 
 
 class DataError(InputError):
@@ -109,7 +143,7 @@ def _shard_set(folder: Path) -> tuple[list[str], int | None]:
     if not index.is_file():
         return _shard_files(folder), None
     try:
-        info = json.loads(index.read_text())
+        info = read_json(index)
         files, n = [str(folder / name) for name in info["files"]], int(info["count"])
     except (ValueError, KeyError, TypeError) as err:
         raise DataError(f"{index}: unreadable shard index ({err}); delete it to read every "
@@ -183,17 +217,16 @@ def _raw_source(source, split, with_labels, resolution):
     name, _, count = src.partition(":")
     if src == "digits":
         return _from_arrays(*_digits(with_labels), "digits")
-    if name in PROCEDURAL and not Path(src).exists():
-        from dcgan_tf import procedural
-
+    drawn = drawn_set(src)
+    if drawn is not None:
         try:
-            n = int(count) if count else PROCEDURAL[name]
+            n = int(count) if count else drawn.default_n
         except ValueError:
             raise DataError(f"{src}: the count after ':' must be a whole number") from None
         # Drawn at the target size directly, so masks in the labels line up with pixels.
-        size = resolution if resolution in (32, 64, 128) else 64
-        seed = 0 if split == "train" else 1  # a held-out split is a disjoint draw
-        images, labels = procedural.load(name, n, seed=seed, size=size)
+        size = resolution if resolution in RESOLUTIONS else 64
+        seed = seeds.DRAWN_TRAIN if split == "train" else seeds.DRAWN_HELD_OUT  # disjoint draws
+        images, labels = drawn.load(n, seed=seed, size=size)
         return _from_arrays(images, labels if with_labels else None, src)
     if src.startswith("tfds:") or src in TFDS_NAMES:
         return _tfds(src.removeprefix("tfds:"), split, with_labels)
@@ -211,8 +244,10 @@ def _raw_source(source, split, with_labels, resolution):
         return _folder_images(path)
     if not path.exists():
         raise DataError(
-            f"{src}: no such folder or file, and not a known source "
-            f"(digits, faces, rooms, tfds:NAME with NAME in {', '.join(TFDS_NAMES)})"
+            f"{src}: no such folder or file, and not a known source (digits, "
+            f"{''.join(n + ', ' for n in DRAWN)}tfds:NAME with NAME in "
+            f"{', '.join(TFDS_NAMES)}; the drawn sets faces and rooms need "
+            f"`import {DRAWN_BY}`, which python -m dcgan_tf does)"
         )
     raise DataError(f"{src}: expected a folder of images or TFRecord shards")
 
@@ -290,7 +325,8 @@ def _cache_mode(cache) -> tuple[str, Path | None]:
         return "none", None
     if isinstance(cache, str) and cache in CACHE_CHOICES:
         return cache, None
-    if isinstance(cache, os.PathLike) or (isinstance(cache, str) and ("/" in cache or os.sep in cache)):
+    is_path = isinstance(cache, str) and ("/" in cache or os.sep in cache)
+    if isinstance(cache, os.PathLike) or is_path:
         return "file", Path(cache)
     raise InputError(f"cache={cache!r}: expected one of {', '.join(CACHE_CHOICES)}, True, "
                      "False or a file path")
@@ -352,13 +388,6 @@ def count(ds: tf.data.Dataset) -> int:
     if n >= 0:
         return n
     return int(ds.reduce(np.int64(0), lambda n, _: n + 1))
-
-
-def batches(array, batch_size: int = 128):
-    """Consecutive slices of `array` (images, latent vectors, a memory-mapped file) of at
-    most batch_size rows, as numpy arrays: the one loop every batched pass uses."""
-    for start in range(0, len(array), batch_size):
-        yield np.asarray(array[start:start + batch_size])
 
 
 def to_model_range(images, pixel_range=(-1.0, 1.0)):

@@ -12,10 +12,10 @@ truncate the other's bytes.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import tempfile
 from pathlib import Path
-
 
 # mkstemp creates files readable by their owner only; a finished file gets the mode any new
 # file would (0o666 less the umask), or keeps the mode of the file it replaces. The umask
@@ -95,3 +95,19 @@ def write_text(path, text: str) -> Path:
     with atomic_write(path, "w", encoding="utf-8") as f:
         f.write(text)
     return Path(path)
+
+
+_MISSING = object()
+
+
+def write_json(path, data) -> Path:
+    """Write `data` as JSON (one-space indent, UTF-8, a final newline) atomically."""
+    return write_text(path, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+
+
+def read_json(path, default=_MISSING):
+    """The JSON in `path`; `default` if the file does not exist (when one is given)."""
+    path = Path(path)
+    if default is not _MISSING and not path.is_file():
+        return default
+    return json.loads(path.read_text(encoding="utf-8"))

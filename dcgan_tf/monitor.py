@@ -2,7 +2,7 @@
 
 After every epoch the monitor renders a fixed batch of latent vectors and compares it with a
 fixed batch of real images, in two spaces: small pixels (8x8, any data) and, for the
-procedural sets, the probes' 64 features (see dcgan_tf.probes). It writes one row per
+drawn sets, the features their probes give (passed in by train()). It writes one row per
 epoch to RUN/health.csv, adds the values to the epoch's logs (so TensorBoard draws them),
 redraws RUN/health.png, and says in plain words, once per signal, when one crosses its line:
 
@@ -17,7 +17,6 @@ The flags, with their first epoch and message, are kept in RUN/health.json.
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -25,14 +24,16 @@ import keras
 import numpy as np
 
 from dcgan_tf import plots
-from dcgan_tf.callbacks import StepValues, append_csv, keep_rows, read_rows
-from dcgan_tf.fileio import write_text
+from dcgan_tf.callbacks import StepValues
+from dcgan_tf.fileio import read_json, write_json
+from dcgan_tf.inference import in_batches
+from dcgan_tf.metrics import diversity, frechet_distance, pixel_features, saturation
+from dcgan_tf.runlog import append_rows, keep_rows, read_rows
 
 SIGNALS = ("collapse", "d_wins", "oscillation", "divergence", "saturation")
 COLUMNS = ("epoch", "diversity_pixels", "diversity_probes", "swing", "fd_pixels", "loss_std",
            "d_real", "d_fake", "d_grad_norm", "g_grad_norm", "saturation", "saturation_real")
 N_SAMPLES = 512  # fixed z and real images compared every epoch
-POOL = 8  # the data-independent space: images averaged down to 8x8 pixels
 # Thresholds, chosen from measured runs (README, "The stability lab"):
 COLLAPSE_BELOW = 0.5  # diversity ratio, in either space, at two checks in a row
 COLLAPSE_RISING = 1.25  # ... unless it grew by this factor since the last check
@@ -42,35 +43,6 @@ SWING_ABOVE, OSCILLATION_EPOCHS = 0.8, 2  # swing in units of the data's own spr
 EXPLODE_FACTOR = 20.0  # gradient norm over the first epoch's
 SATURATION_MARGIN = 0.1  # share of outputs at +-1 beyond the data's share
 HEALTH_CSV, HEALTH_JSON, HEALTH_PNG = "health.csv", "health.json", "health.png"
-
-
-def pixel_features(images, pixel_range=(-1.0, 1.0), pool: int = POOL) -> np.ndarray:
-    """Images (N, H, W, C) in `pixel_range` (or uint8) -> (N, pool*pool*C) means in [0, 1]."""
-    x = np.asarray(images)
-    lo, hi = (0.0, 255.0) if x.dtype == np.uint8 else pixel_range
-    x = (x.astype(np.float64) - lo) / (hi - lo)
-    n, h, w, c = x.shape
-    if h % pool or w % pool:
-        raise ValueError(f"image side {h}x{w} is not a multiple of {pool}")
-    x = x.reshape(n, pool, h // pool, pool, w // pool, c).mean(axis=(2, 4))
-    return x.reshape(n, -1)
-
-
-def diversity(features) -> float:
-    """Mean Euclidean distance between all pairs of rows (0 for identical rows)."""
-    f = np.asarray(features, np.float64)
-    sq = np.sum(f * f, axis=1)
-    d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * f @ f.T, 0.0)
-    n = len(f)
-    return float(np.sqrt(d2)[np.triu_indices(n, 1)].mean())
-
-
-def saturation(images, pixel_range=(-1.0, 1.0), margin: float = 0.01) -> float:
-    """Share of values within `margin` (of the range) of either end of `pixel_range`."""
-    x = np.asarray(images)
-    lo, hi = (0.0, 255.0) if x.dtype == np.uint8 else pixel_range
-    t = (x.astype(np.float64) - lo) / (hi - lo)
-    return float(np.mean((t <= margin) | (t >= 1.0 - margin)))
 
 
 def thresholds() -> dict[str, float]:
@@ -87,30 +59,25 @@ def read_flags(run_dir) -> dict[str, int]:
     path = Path(run_dir) / HEALTH_JSON
     if not path.is_file():
         return {}
-    return {f["signal"]: int(f["epoch"]) for f in json.loads(path.read_text())["flags"]}
-
-
-def _frechet(a, b) -> float:
-    from dcgan_tf.probes import frechet_distance
-
-    return frechet_distance(a, b)
+    return {f["signal"]: int(f["epoch"]) for f in read_json(path)["flags"]}
 
 
 class HealthMonitor(keras.callbacks.Callback):
     """Computes the health signals after every epoch; see the module docstring.
 
     `real` are uint8 training images (N_SAMPLES of them is plenty), `z` a fixed batch of
-    latent vectors, `probes` a dcgan_tf.probes.Probes for the data or None. List it before
+    latent vectors, `features` a function from uint8 images to feature vectors (for the
+    drawn sets, their probes' features: see dcgan_tf.data.DrawnSet) or None. List it before
     NaNGuard (it records a divergence before the guard stops the run) and TensorBoard.
     """
 
-    def __init__(self, run_dir, real, z, pixel_range=(-1.0, 1.0), probes=None,
+    def __init__(self, run_dir, real, z, pixel_range=(-1.0, 1.0), features=None,
                  data_name: str = "images", start_epoch: int = 0, verbose: bool = True):
         super().__init__()
         self.dir = Path(run_dir)
         self.real = np.asarray(real)
         self.z = np.asarray(z, np.float32)
-        self.pixel_range, self.probes, self.data_name = pixel_range, probes, data_name
+        self.pixel_range, self.features, self.data_name = pixel_range, features, data_name
         self.start_epoch, self.verbose = start_epoch, verbose
         self.steps = StepValues(("d_loss", "g_loss"))
 
@@ -124,8 +91,8 @@ class HealthMonitor(keras.callbacks.Callback):
         self.real_pixels = pixel_features(self.real)
         self.real_diversity = diversity(self.real_pixels)
         self.real_saturation = saturation(self.real)
-        if self.probes is not None:
-            self.real_probe = self.probes.features(self.real)
+        if self.features is not None:
+            self.real_probe = self.features(self.real)
             self.real_probe_diversity = diversity(self.real_probe)
         # The swing of the first epoch is measured from the generator it starts with.
         self.previous = pixel_features(self._samples(), self.pixel_range)
@@ -136,14 +103,13 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def _read_json(self) -> dict:
         path = self.dir / HEALTH_JSON
-        return json.loads(path.read_text()) if path.is_file() else {}
+        return read_json(path, default={})
 
     def _samples(self) -> np.ndarray:
         # The G being trained, not the weight average samples come from (cfg.g_ema): the
         # monitor watches training, and an average would smooth away its oscillation.
-        out = [np.asarray(self.model.generator(self.z[i:i + 256], training=False))
-               for i in range(0, len(self.z), 256)]
-        return np.concatenate(out)
+        return in_batches(lambda z: np.asarray(self.model.generator(z, training=False)),
+                          self.z, 256)
 
     # ---------------------------------------------------------------------- every step
     def on_epoch_begin(self, epoch, logs=None):
@@ -166,7 +132,7 @@ class HealthMonitor(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         row = self.measure(epoch + 1, logs)
         self.history.append(row)
-        append_csv(self.dir / HEALTH_CSV, [row], COLUMNS)
+        append_rows(self.dir / HEALTH_CSV, [row], COLUMNS)
         logs.update({f"health/{k}": v for k, v in row.items()
                      if k != "epoch" and math.isfinite(v)})
         self.check(row)
@@ -180,15 +146,15 @@ class HealthMonitor(keras.callbacks.Callback):
         swing = np.linalg.norm(pixels - self.previous, axis=1).mean() / self.real_diversity
         self.previous = pixels
         probe_ratio = math.nan
-        if self.probes is not None:
-            probe_ratio = diversity(self.probes.features(images)) / self.real_probe_diversity
+        if self.features is not None:
+            probe_ratio = diversity(self.features(images)) / self.real_probe_diversity
         finite = [v for v in self.d_losses if math.isfinite(v)]
         return {
             "epoch": epoch,
             "diversity_pixels": diversity(pixels) / self.real_diversity,
             "diversity_probes": probe_ratio,
             "swing": float(swing),
-            "fd_pixels": _frechet(pixels, self.real_pixels),
+            "fd_pixels": frechet_distance(pixels, self.real_pixels),
             "loss_std": float(np.std(finite)) if finite else math.nan,
             "d_real": float(logs.get("D(x)", math.nan)),
             "d_fake": float(logs.get("D(G(z))", math.nan)),
@@ -271,6 +237,6 @@ class HealthMonitor(keras.callbacks.Callback):
 
     def _write_json(self) -> None:
         record = {"flags": self.flags, "thresholds": thresholds()}
-        write_text(self.dir / HEALTH_JSON, json.dumps(record, indent=1) + "\n")
+        write_json(self.dir / HEALTH_JSON, record)
 
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import math
 from pathlib import Path
 
 import numpy as np
 
 from dcgan_tf.fileio import atomic_write
+from dcgan_tf.runlog import read_columns
 
 
 def grid(images, ncols: int | None = None, pad: int = 2, pad_value: int = 255) -> np.ndarray:
@@ -106,29 +106,6 @@ def rows_figure(rows: dict, path=None, k: int = 8):
     return save_figure(fig, path)
 
 
-MASK_COLOURS = {"window": (0, 255, 0), "door": (255, 0, 0), "lamp": (255, 255, 0),
-                "picture": (0, 80, 255), "bed": (255, 0, 255)}
-
-
-def tint(images, labels, objects=("window", "door", "lamp", "picture"), strength=0.55):
-    """Copies of uint8 images with each object's mask (labels[f"{obj}_mask"]) tinted in its
-    MASK_COLOURS colour: window green, door red, lamp yellow, picture blue, bed magenta."""
-    out = np.asarray(images, np.float32).copy()
-    for obj in objects:
-        m = np.asarray(labels[f"{obj}_mask"], bool)
-        out[m] = (1 - strength) * out[m] + strength * np.array(MASK_COLOURS[obj], np.float32)
-    return out.astype(np.uint8)
-
-
-def read_csv_columns(path) -> dict[str, np.ndarray]:
-    """A CSV written by the training callbacks, as float columns."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    if not rows:
-        return {}
-    return {k: np.array([float(r[k]) for r in rows]) for k in rows[0]}
-
-
 def _smooth(y: np.ndarray, k: int) -> np.ndarray:
     if len(y) < k or k < 2:
         return y
@@ -139,7 +116,7 @@ def _smooth(y: np.ndarray, k: int) -> np.ndarray:
 def loss_figure(steps_csv, path=None):
     """Per-step D and G losses, and D(x) vs D(G(z)), smoothed, from a run's steps.csv."""
     fig, (ax1, ax2) = new_figure(path, 1, 2, (11, 3.6))
-    cols = read_csv_columns(steps_csv)
+    cols = read_columns(steps_csv)
     if cols:
         step = cols["step"]
         k = max(1, len(step) // 50)
@@ -162,7 +139,7 @@ def loss_figure(steps_csv, path=None):
 def health_figure(health_csv, path=None, thresholds: dict | None = None):
     """The health monitor's signals per epoch (dcgan_tf.monitor), with their thresholds."""
     fig, axes = new_figure(path, 1, 4, (15, 3.4))
-    cols = read_csv_columns(health_csv)
+    cols = read_columns(health_csv)
     t = thresholds or {}
     panels = [
         (("diversity_pixels", "diversity_probes"), "diversity / real data's",

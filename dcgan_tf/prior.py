@@ -39,6 +39,17 @@ def sample_prior(n, z_dim: int = 100, prior: str = "uniform", seed=0):
     return rng.uniform(-1.0, 1.0, (n, z_dim)).astype(np.float32)
 
 
+def sample_z(cfg, n: int, seed=0) -> np.ndarray:
+    """n latent vectors from the prior a config (or anything with z_dim and z_prior) names."""
+    return sample_prior(n, cfg.z_dim, cfg.z_prior, seed)
+
+
+def prior_of(G, z_dim: int | None = None, prior: str | None = None) -> tuple[int, str]:
+    """(z_dim, prior): the ones given, else those of a DCGAN's config, else the paper's."""
+    cfg = getattr(G, "cfg", None)
+    return (z_dim or (cfg.z_dim if cfg else 100), prior or (cfg.z_prior if cfg else "uniform"))
+
+
 def typical_norm(z_dim: int = 100, prior: str = "uniform") -> tuple[float, float]:
     """Mean and standard deviation of |z| under the prior (delta method, exact as d grows).
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import os
 from pathlib import Path
 
@@ -24,12 +23,12 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import callbacks as cb
-from dcgan_tf import checkpoint, monitor, plots
+from dcgan_tf import checkpoint, monitor, plots, seeds
 from dcgan_tf.config import DCGANConfig, InputError
-from dcgan_tf.data import load_images, make_dataset, procedural_name, to_uint8
-from dcgan_tf.fileio import atomic_write, write_text
+from dcgan_tf.data import drawn_set, load_images, make_dataset, procedural_name, to_uint8
+from dcgan_tf.fileio import atomic_write, read_json, write_json
 from dcgan_tf.gan import DCGAN
-from dcgan_tf.prior import sample_prior
+from dcgan_tf.prior import sample_z
 
 N_FIXED = 64  # cells in the sample grid
 DEFAULT_SOURCE = "faces"
@@ -64,7 +63,8 @@ def build_gan(cfg: DCGANConfig, strategy=None) -> DCGAN:
 
 def fixed_noise(cfg: DCGANConfig, n: int = N_FIXED, seed: int | None = None) -> np.ndarray:
     """Latent vectors from the prior, from a numpy RNG (kept apart from the training noise)."""
-    return sample_prior(n, cfg.z_dim, cfg.z_prior, cfg.seed + 1 if seed is None else seed)
+    seed = cfg.seed + seeds.FIXED_NOISE_OFFSET if seed is None else seed
+    return sample_z(cfg, n, seed)
 
 
 def _describe(source) -> dict:
@@ -86,7 +86,7 @@ def _show(record: dict) -> str:
 def recorded_source(run_dir):
     """The data source recorded in a run folder: a name or path, "<array>", or None."""
     path = Path(run_dir) / DATA_FILE
-    return json.loads(path.read_text())["source"] if path.is_file() else None
+    return read_json(path)["source"] if path.is_file() else None
 
 
 def _resume_source(source, run_dir: Path):
@@ -97,7 +97,7 @@ def _resume_source(source, run_dir: Path):
             raise InputError(f"{run_dir}: no {DATA_FILE} records what this run trained on; "
                              "give its data source again (source= / --data)")
         return source
-    recorded = json.loads(path.read_text())
+    recorded = read_json(path)
     if source is None:
         if recorded["source"] == ARRAY:
             raise InputError(f"{run_dir} was trained on {_show(recorded)}: pass the same "
@@ -197,16 +197,15 @@ def _health_monitor(source, cfg: DCGANConfig, run_dir: Path, start: int):
     # TF random op, so the monitor leaves the run's weights and noise exactly as they were.
     ds = load_images(source, cfg.resolution, cfg.channels, cache="none").take(2048)
     pool = np.stack(list(ds.as_numpy_iterator()))
-    rng = np.random.default_rng(cfg.seed + 3)
+    rng = np.random.default_rng(cfg.seed + seeds.MONITOR_REAL_OFFSET)
     real = pool[rng.permutation(len(pool))[:monitor.N_SAMPLES]]
-    name, probes = procedural_name(source), None
-    if name and cfg.channels == 3:
-        from dcgan_tf.probes import get_probes
-
-        probes = get_probes(name, cfg.resolution)
-    z = fixed_noise(cfg, monitor.N_SAMPLES, seed=cfg.seed + 2)
-    return monitor.HealthMonitor(run_dir, real, z, cfg.pixel_range, probes, name or "images",
-                                 start)
+    # Drawn sets bring their probes: features that know faces and rooms (RGB only).
+    drawn, features = drawn_set(source), None
+    if drawn is not None and cfg.channels == 3:
+        features = drawn.features(cfg.resolution)
+    z = fixed_noise(cfg, monitor.N_SAMPLES, seed=cfg.seed + seeds.MONITOR_Z_OFFSET)
+    return monitor.HealthMonitor(run_dir, real, z, cfg.pixel_range, features,
+                                 procedural_name(source) or "images", start)
 
 
 def _prepare_folder(run_dir: Path, cfg: DCGANConfig, source, fresh: bool) -> np.ndarray:
@@ -216,7 +215,7 @@ def _prepare_folder(run_dir: Path, cfg: DCGANConfig, source, fresh: bool) -> np.
         _start_clean(run_dir)
     cfg.to_json(run_dir / "config.json")
     if not (run_dir / DATA_FILE).exists():
-        write_text(run_dir / DATA_FILE, json.dumps(_describe(source)) + "\n")
+        write_json(run_dir / DATA_FILE, _describe(source))
     noise_file = run_dir / "fixed_noise.npy"
     if not noise_file.exists():
         with atomic_write(noise_file) as f:

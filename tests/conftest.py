@@ -12,6 +12,8 @@ os.environ.setdefault("DCGAN_CACHE", tempfile.mkdtemp(prefix="dcgan_cache_"))
 
 import pytest  # noqa: E402
 
+import dcgan_tf.groundtruth  # noqa: E402,F401  (registers the drawn sets the tests train on)
+
 
 @pytest.fixture
 def tiny_cfg():

@@ -6,8 +6,10 @@ import math
 import numpy as np
 import pytest
 
-from dcgan_tf import ablation, checkpoint, monitor, plots, report
+from dcgan_tf import checkpoint, monitor, runlog
 from dcgan_tf.config import DCGANConfig
+from dcgan_tf.groundtruth import scoring
+from dcgan_tf.studies import ablation
 
 DATA, N = "faces:256", 80  # N: just above the probes' 64 features, for a covariance
 BASE = DCGANConfig(resolution=32, width=8, batch_size=64, epochs=1)
@@ -17,7 +19,7 @@ KNOWN_SWITCHES = ("g_batchnorm", "d_batchnorm", "bn_on_g_output", "bn_on_d_input
 
 
 def _scores(run):
-    return plots.read_csv_columns(run / report.SCORES_FILE)
+    return runlog.read_columns(run / scoring.SCORES_FILE)
 
 
 def test_ablations_flip_each_guideline_switch_alone():
@@ -64,7 +66,7 @@ def test_a_sweep_scores_every_run_and_resumes_without_retraining(tmp_path, capsy
         assert checkpoint.saved_epoch(run) == 2
 
 
-class _NaNAfterFirstEpoch(report.ScoreLog):
+class _NaNAfterFirstEpoch(scoring.ScoreLog):
     """Scores as usual, then (for the "nan" config) poisons G after epoch 1's checkpoint."""
 
     def on_epoch_end(self, epoch, logs=None):

@@ -56,7 +56,7 @@ def fake_score(monkeypatch):
         calls.append((name, n))
         return Report()
 
-    monkeypatch.setattr("dcgan_tf.report.score_run", score_run)
+    monkeypatch.setattr("dcgan_tf.groundtruth.scoring.score_run", score_run)
     return calls
 
 
@@ -177,7 +177,7 @@ def test_cache_option_reaches_train(tmp_path, fake_train):
 
 def test_probe_frechet_distance_needs_more_images_than_features():
     """A covariance of n samples has rank n - 1 at most: full rank needs n > FEATURES."""
-    from dcgan_tf import probes
+    from dcgan_tf.groundtruth import probes
 
     trunk = probes.build_model("faces", 32).get_layer("features")
     assert trunk.units == probes.FEATURES == 64
@@ -261,9 +261,11 @@ def test_every_train_option_states_its_default_or_profile_values():
 
 
 def test_exit_code_table_is_documented():
-    assert set(cli.EXIT_CODES) == {0, 1, 2, 130}
+    from dcgan_tf.cliargs import EXIT_CODES
+
+    assert set(EXIT_CODES) == {0, 1, 2, 130}
     epilog = cli.build_parser().epilog
-    for code, meaning in cli.EXIT_CODES.items():
+    for code, meaning in EXIT_CODES.items():
         assert f"{code:>3}  {meaning}" in epilog
     assert "0    " in cli.__doc__ and "130  " in cli.__doc__
 

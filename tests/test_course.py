@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from dcgan_tf import colab_links, paths
+from dcgan_tf import paths
+from dcgan_tf.course import colab_links
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
@@ -50,7 +51,7 @@ def test_badge_and_setup_cell_use_the_one_address(path):
 
 
 def test_colab_links_check_passes_on_the_checkout():
-    out = subprocess.run([sys.executable, "-m", "dcgan_tf.colab_links", "--check"],
+    out = subprocess.run([sys.executable, "-m", "dcgan_tf.course.colab_links", "--check"],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
 
@@ -58,13 +59,13 @@ def test_colab_links_check_passes_on_the_checkout():
 def test_rewrite_points_a_copy_at_a_fork(tmp_path):
     shutil.copytree(ROOT / "notebooks", tmp_path / "notebooks",
                     ignore=shutil.ignore_patterns("runs", ".ipynb_checkpoints"))
-    (tmp_path / "dcgan_tf").mkdir()
-    shutil.copy(ROOT / "dcgan_tf" / "colab_links.py", tmp_path / "dcgan_tf")
-    out = subprocess.run([sys.executable, "-m", "dcgan_tf.colab_links", "--repo", FORK,
+    (tmp_path / "dcgan_tf" / "course").mkdir(parents=True)
+    shutil.copy(ROOT / "dcgan_tf" / "course" / "colab_links.py", tmp_path / "dcgan_tf" / "course")
+    out = subprocess.run([sys.executable, "-m", "dcgan_tf.course.colab_links", "--repo", FORK,
                           "--branch", FORK_BRANCH, "--root", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    module = (tmp_path / "dcgan_tf" / "colab_links.py").read_text()
+    module = (tmp_path / "dcgan_tf" / "course" / "colab_links.py").read_text()
     assert 'REPO = "https://github.com/you/fork"' in module and 'BRANCH = "dev"' in module
     for original in NOTEBOOKS:
         copy = tmp_path / "notebooks" / original.name
@@ -84,7 +85,7 @@ def test_rewrite_points_a_copy_at_a_fork(tmp_path):
 
 
 def test_rewrite_refuses_an_address_colab_cannot_open(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "dcgan_tf.colab_links", "--repo",
+    out = subprocess.run([sys.executable, "-m", "dcgan_tf.course.colab_links", "--repo",
                           "https://gitlab.com/you/fork", "--root", str(tmp_path)],
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 2 and "https://github.com/OWNER/NAME" in out.stderr

@@ -297,7 +297,7 @@ def test_a_cache_left_half_written_is_named(tmp_path):
 
 
 def test_batches_slice_in_order_with_a_short_last_batch(tmp_path):
-    from dcgan_tf.data import batches
+    from dcgan_tf.inference import batches
 
     x = np.arange(10 * 2).reshape(10, 2)
     parts = list(batches(x, 4))

@@ -10,8 +10,8 @@ from PIL import Image
 
 from data_prep import cli, synthetic
 from data_prep.decode import load_rgb
-from data_prep.detect import (DetectConfig, crop_square, detect, find_faces, haar_cascade_path,
-                              iou, judge, make_detector)
+from data_prep.detect import (DetectConfig, crop_square, detect, find_faces, haar_cascade_path, iou,
+                              judge, make_detector)
 from data_prep.manifest import Manifest
 
 # Floors a little under what was measured on these scenes (recall 0.95-0.97, precision

@@ -13,11 +13,11 @@ import socketserver
 import threading
 
 import pytest
+from test_data_prep_download import Handler as ImageHandler  # tests/ is on sys.path
 
 from data_prep import fetch
 from data_prep.download import download
 from data_prep.manifest import Manifest
-from test_data_prep_download import Handler as ImageHandler  # tests/ is on sys.path
 
 JPEG = ImageHandler.jpeg
 ENDLESS = 64 * 2**20  # what an "endless" body stops at: far beyond every bound below

@@ -12,7 +12,8 @@ import tensorflow as tf  # noqa: E402
 from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from matplotlib.text import Annotation  # noqa: E402
 
-from dcgan_tf import diagrams, models  # noqa: E402
+from dcgan_tf import models
+from dcgan_tf.studies import diagrams  # noqa: E402
 
 LOGITS = [-9.0, -4.0, -1.5, -0.2, 0.0, 0.7, 2.5, 6.0]
 
@@ -87,7 +88,7 @@ def test_architecture_shapes_match_models_describe(tiny_cfg):
     try:
         diagrams.architecture_figure(model, ax=ax)
         _, labels, _ = boxes_and_labels(ax)
-        for label, (name, kind, shape) in zip(labels, models.describe(model)):
+        for label, (name, kind, shape) in zip(labels, diagrams.describe(model)):
             assert name in label.get_text() and shape_text(shape) in label.get_text()
         assert "64 x 64 x 1" in labels[-1].get_text()
     finally:

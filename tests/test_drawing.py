@@ -5,7 +5,7 @@ import colorsys
 import cv2
 import numpy as np
 
-from dcgan_tf import drawing
+from dcgan_tf.groundtruth import drawing
 
 
 def test_hsv_matches_colorsys():

@@ -1,4 +1,4 @@
-"""The exercises' machinery (dcgan_tf.exercises) and the rule every chapter follows."""
+"""The exercises' machinery (dcgan_tf.course.exercises) and the rule every chapter follows."""
 
 import json
 import re
@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from dcgan_tf import exercises
+from dcgan_tf.course import exercises
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))

@@ -4,10 +4,10 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan_tf import features
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.data import to_model_range
 from dcgan_tf.models import build_discriminator
+from dcgan_tf.studies import features
 
 CFG = DCGANConfig(resolution=32, width=8, batch_size=16)
 

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan_tf import checkpoint
+from dcgan_tf import checkpoint, runlog
 from dcgan_tf.config import DCGANConfig, InputError
 from dcgan_tf.train import build_gan, load_run, train
 
@@ -20,7 +20,8 @@ class RecordG(keras.callbacks.Callback):
 
 
 def numpy_average(seen, d):
-    """The documented rule, replayed: avg_t = c avg_(t-1) + (1 - c) w_t, c = min(d, (1+t)/(10+t))."""
+    """The documented rule, replayed: avg_t = c avg_(t-1) + (1 - c) w_t, c = min(d,
+    (1+t)/(10+t))."""
     avg = [w.copy() for w in seen[0]]
     for t, weights in enumerate(seen[1:], start=1):
         c = min(d, (1 + t) / (10 + t))
@@ -93,7 +94,7 @@ def test_the_cli_flag_sets_the_decay_and_refuses_a_bad_one(tmp_path, capsys):
 
 
 def test_the_lab_scores_the_plain_g_and_other_tables_apply_as_given():
-    from dcgan_tf import ablation
+    from dcgan_tf.studies import ablation
 
     base = DCGANConfig.profile("small", g_ema=0.99)
     assert ablation.run_config("paper", 1, base).g_ema == 0.0  # the lab: the paper's G
@@ -118,24 +119,24 @@ def test_the_monitor_watches_the_g_being_trained(tiny_cfg, tmp_path):
 
 
 def test_score_log_scores_the_average_and_the_plain_g(tmp_path):
-    from dcgan_tf import plots, probes, procedural, report
     from dcgan_tf.data import to_uint8
+    from dcgan_tf.groundtruth import probes, procedural, scoring
     from dcgan_tf.train import fixed_noise
 
     run, n = tmp_path / "scored", 80
     cfg = DCGANConfig(resolution=32, width=8, batch_size=64, epochs=1, g_ema=0.9)
-    train(cfg, "faces:256", run, verbose=0, extra_callbacks=[report.ScoreLog(run, "faces", n)])
-    cols = plots.read_csv_columns(run / report.SCORES_FILE)
+    train(cfg, "faces:256", run, verbose=0, extra_callbacks=[scoring.ScoreLog(run, "faces", n)])
+    cols = runlog.read_columns(run / scoring.SCORES_FILE)
     gan = load_run(run)
     probe = probes.get_probes("faces", 32)
-    real, _ = procedural.make("faces", n, seed=report.REAL_SEEDS[0], size=32)
-    z = fixed_noise(cfg, n, report.NOISE_SEED)
+    real, _ = procedural.make("faces", n, seed=scoring.REAL_SEEDS[0], size=32)
+    z = fixed_noise(cfg, n, scoring.NOISE_SEED)
     averaged = to_uint8(gan.g_ema(z, training=False))
     plain = to_uint8(gan.generator(z, training=False))
     assert cols["fd"][-1] == pytest.approx(probes.probe_fd(probe, averaged, real), rel=1e-3)
     assert cols["fd_plain"][-1] == pytest.approx(probes.probe_fd(probe, plain, real), rel=1e-3)
     assert np.abs(averaged.astype(int) - plain).max() > 0  # two generators, two scores
-    rep = report.score_run(run, "faces", n=n)
+    rep = scoring.score_run(run, "faces", n=n)
     assert rep.fd_trained_plain == pytest.approx(cols["fd_plain"][-1], rel=1e-6)
     assert "weight average" in rep.summary() and "plain" in rep.summary()
 

@@ -1,13 +1,13 @@
-"""Guided backpropagation (dcgan_tf.guided) against a hand-written numpy reference."""
+"""Guided backpropagation (dcgan_tf.studies.guided) against a hand-written numpy reference."""
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from dcgan_tf import guided
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.models import build_discriminator
+from dcgan_tf.studies import guided
 
 
 def _tiny_net(seed=0, first="leaky"):

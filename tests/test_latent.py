@@ -1,4 +1,5 @@
-"""dcgan_tf.latent: interpolation against closed forms, arithmetic against plain algebra, and
+"""dcgan_tf.studies.latent: interpolation against closed forms, arithmetic against plain
+algebra, and
 the measurements on an analytic generator whose "probes" read the factors back exactly."""
 
 import json
@@ -7,7 +8,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from dcgan_tf import latent
+from dcgan_tf.studies import latent
 
 D = 48  # the analytic generator shows z as a 4x4x3 image
 
@@ -376,7 +377,7 @@ def test_measurements_with_the_real_probes_on_a_tiny_dcgan(tmp_path, monkeypatch
     """The probes' real interface end to end: briefly trained probes, an untrained G."""
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
     from dcgan_tf.config import DCGANConfig
-    from dcgan_tf.probes import train_probes
+    from dcgan_tf.groundtruth.probes import train_probes
     from dcgan_tf.train import build_gan
 
     probes = train_probes("faces", 32, n_train=256, epochs=1, verbose=0)
@@ -419,7 +420,7 @@ def test_measurements_with_the_real_probes_on_a_tiny_dcgan(tmp_path, monkeypatch
 def test_measure_follows_its_seeds_on_the_linear_generator():
     """measure() on LinearFaces (scale 4: no clipping anywhere on the protocol's paths), each
     number against the protocol's own description worked out by hand from z."""
-    from dcgan_tf import latent_measures as lm
+    from dcgan_tf.studies import latent_measures as lm
 
     g, seed, n, pool, tol = LinearFaces(scale=4.0), 5, 400, 20, 0.2
     res = lm.measure(g, g, seed=seed, n=n, pool=pool, trials=4, turn_vectors=3, turn_z=30,
@@ -500,7 +501,7 @@ def test_measure_follows_its_seeds_on_the_linear_generator():
 
 def test_measure_checks_the_pool_size():
     g = LinearFaces()
-    from dcgan_tf import latent_measures
+    from dcgan_tf.studies import latent_measures
 
     with pytest.raises(ValueError, match="pool must be a whole number of at least 4"):
         latent_measures.measure(g, g, pool=3, z_dim=D)
@@ -525,7 +526,7 @@ def _record(monkeypatch, name):
 def test_measure_draws_share_no_z_across_seeds_or_within_a_call(monkeypatch):
     """Base seed 1 repeats none of seed 0's z, and within one call no two draws overlap, even
     with more problems (11) and turn vectors (101) than an offset scheme leaves room for."""
-    from dcgan_tf import latent_measures
+    from dcgan_tf.studies import latent_measures
 
     g = LinearFaces(scale=4.0)
     problems = {f"sum {i}": ({"smiling": True}, {"smiling": False}, {"beard": True},
@@ -545,7 +546,7 @@ def test_measure_draws_share_no_z_across_seeds_or_within_a_call(monkeypatch):
 
 
 def test_measure_gives_every_problem_its_own_trials(monkeypatch):
-    from dcgan_tf import latent_measures
+    from dcgan_tf.studies import latent_measures
 
     g = LinearFaces(scale=4.0)
     seeds = _record(monkeypatch, "arithmetic_success")
@@ -610,7 +611,7 @@ class _StandInDCGAN:
 
 
 def test_plausibility_feeds_D_the_run_s_pixel_range():
-    from dcgan_tf import latent_measures
+    from dcgan_tf.studies import latent_measures
 
     images = np.full((4, 4, 4, 3), 51, np.uint8)  # a fifth of full scale
     for pixel_range, logit in (((0.0, 1.0), 0.2), ((-1.0, 1.0), -0.6)):
@@ -642,7 +643,7 @@ def test_plausibility_feeds_D_the_run_s_pixel_range():
 def test_measure_walks_renders_each_walk_once_and_measures_t_half():
     """One render per walk and method (features from the same frames), and |z| mid-segment at
     t = 0.5 even when the segment has an even number of frames (no frame at t = 0.5)."""
-    from dcgan_tf import latent_measures
+    from dcgan_tf.studies import latent_measures
 
     g = LinearFaces(scale=4.0)
     rendered = []
@@ -672,7 +673,7 @@ def test_measure_walks_renders_each_walk_once_and_measures_t_half():
     ({"turn_z": 5}, "turn_z"), ({"trials": 0}, "trials"), ({"walks": 0}, "walks"),
     ({"steps": 1}, "steps"), ({"tol": -0.1}, "tol"), ({"n": 11}, "n=11")])
 def test_measure_checks_its_arguments(bad, message):
-    from dcgan_tf import latent_measures
+    from dcgan_tf.studies import latent_measures
 
     g = LinearFaces()
     kw = dict(n=200, pool=4, trials=2, turn_vectors=10, turn_z=20, walks=1, steps=3, z_dim=D)
@@ -698,8 +699,9 @@ def test_attribute_match_names_a_missing_factor():
 
 def test_benchmark_searches_the_run_s_own_training_images(tmp_path, monkeypatch,
                                                          load_benchmark):
-    from dcgan_tf import data, probes
+    from dcgan_tf import data
     from dcgan_tf.config import DCGANConfig
+    from dcgan_tf.groundtruth import probes
 
     bench = load_benchmark("latent_measures")
     gan = SimpleNamespace(cfg=DCGANConfig(resolution=32, width=8, channels=3))

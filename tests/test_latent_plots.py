@@ -1,13 +1,13 @@
-"""Chapter 3's figures (dcgan_tf.latent_plots) draw what latent and latent_measures compute."""
+"""Chapter 3's figures (dcgan_tf.studies.latent_plots) draw what latent and latent_measures compute."""
 
 import keras
 import numpy as np
 import pytest
 
-from dcgan_tf import latent, latent_plots
 from dcgan_tf.config import DCGANConfig
-from dcgan_tf.latent_measures import Arithmetic, Walks
 from dcgan_tf.models import build_generator
+from dcgan_tf.studies import latent, latent_plots
+from dcgan_tf.studies.latent_measures import Arithmetic, Walks
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from dcgan_tf import linear_eval
+from dcgan_tf.studies import linear_eval
 
 
 def blobs(n=600, dim=40, classes=3, gap=3.0, seed=0):

@@ -11,6 +11,7 @@ import pytest
 
 from dcgan_tf import models
 from dcgan_tf.config import DCGANConfig
+from dcgan_tf.studies import diagrams
 
 TRANSPOSED = "Conv2DTranspose"
 
@@ -290,7 +291,7 @@ def test_guideline_checklist_flags_exactly_the_broken_guideline(switch, broken):
     if switch:
         # Switches that remove BN are "on" when False; the rest when True.
         cfg = cfg.replace(**{switch: switch not in ("g_batchnorm", "d_batchnorm")})
-    rows = models.guideline_checklist(models.build_generator(cfg),
+    rows = diagrams.guideline_checklist(models.build_generator(cfg),
                                       models.build_discriminator(cfg))
     assert {i for i, (_, holds, _) in enumerate(rows) if not holds} == broken
 

@@ -7,14 +7,14 @@ import math
 import numpy as np
 import pytest
 
-from dcgan_tf import monitor
-from dcgan_tf.callbacks import read_rows
+from dcgan_tf import metrics, monitor
 from dcgan_tf.data import to_model_range
 from dcgan_tf.monitor import HealthMonitor
+from dcgan_tf.runlog import read_rows
 
 
 def faces(n, seed):
-    from dcgan_tf import procedural
+    from dcgan_tf.groundtruth import procedural
 
     images, _ = procedural.load("faces", n, seed=seed, size=32)
     return images
@@ -38,7 +38,8 @@ def run_monitor(tmp_path, samples_per_epoch, real, logs_per_epoch=None, steps=3,
     """Drive a HealthMonitor through epochs as fit() would; returns it."""
     gan = FakeGAN(samples_per_epoch[0])
     z = np.zeros((len(real), 4), np.float32)
-    mon = HealthMonitor(tmp_path, real, z, probes=probes, data_name="faces",
+    mon = HealthMonitor(tmp_path, real, z, features=probes and probes.features,
+                        data_name="faces",
                         start_epoch=start_epoch, verbose=False)
     mon.set_model(gan)
     mon.on_train_begin()
@@ -60,13 +61,13 @@ def test_statistics_match_brute_force():
     rng = np.random.default_rng(0)
     f = rng.normal(size=(30, 5))
     pairs = [np.linalg.norm(f[i] - f[j]) for i in range(30) for j in range(i + 1, 30)]
-    assert monitor.diversity(f) == pytest.approx(np.mean(pairs), rel=1e-9)
-    assert monitor.diversity(np.repeat(f[:1], 30, axis=0)) == pytest.approx(0.0, abs=1e-6)
+    assert metrics.diversity(f) == pytest.approx(np.mean(pairs), rel=1e-9)
+    assert metrics.diversity(np.repeat(f[:1], 30, axis=0)) == pytest.approx(0.0, abs=1e-6)
     images = rng.integers(0, 256, (3, 16, 16, 3)).astype(np.uint8)
     block = images[1, 2:4, 6:8, 2].astype(float).mean() / 255  # cell (1, 3), blue, pool 8
-    assert monitor.pixel_features(images)[1].reshape(8, 8, 3)[1, 3, 2] == pytest.approx(block)
+    assert metrics.pixel_features(images)[1].reshape(8, 8, 3)[1, 3, 2] == pytest.approx(block)
     x = np.array([-1.0, -0.995, 0.0, 0.5, 0.999, 1.0])
-    assert monitor.saturation(x) == pytest.approx(4 / 6)
+    assert metrics.saturation(x) == pytest.approx(4 / 6)
 
 
 def test_real_images_as_samples_flag_nothing(tmp_path):

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgan_tf import probes, procedural
+from dcgan_tf import metrics
+from dcgan_tf.groundtruth import probes, procedural
 
 SIZE = 32
 FRESH_SEED = 54_321  # neither the probes' training/validation seeds nor the GAN's
@@ -128,23 +129,23 @@ def test_frechet_matches_closed_forms():
     m1, m2 = rng.normal(size=5), rng.normal(size=5)
     a, b = rng.uniform(0.1, 3, 5), rng.uniform(0.1, 3, 5)
     expected = np.sum((m1 - m2) ** 2) + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert np.isclose(probes.frechet_from_stats(m1, np.diag(a), m2, np.diag(b)), expected)
+    assert np.isclose(metrics.frechet_from_stats(m1, np.diag(a), m2, np.diag(b)), expected)
     # general covariances, against the symmetric form Tr(A + B - 2 (A^1/2 B A^1/2)^1/2)
     x, y = rng.normal(size=(6, 6)), rng.normal(size=(6, 6))
     A, B = x @ x.T + 0.1 * np.eye(6), y @ y.T + 0.1 * np.eye(6)
     ra = _sqrtm_psd(A)
     expected = np.sum((m1[:1] - m2[:1]) ** 2) + np.trace(A + B - 2 * _sqrtm_psd(ra @ B @ ra))
-    got = probes.frechet_from_stats(np.r_[m1[:1], np.zeros(5)], A, np.r_[m2[:1], np.zeros(5)], B)
+    got = metrics.frechet_from_stats(np.r_[m1[:1], np.zeros(5)], A, np.r_[m2[:1], np.zeros(5)], B)
     assert np.isclose(got, expected, rtol=1e-6)
-    assert probes.frechet_from_stats(m1, A[:5, :5], m1, A[:5, :5]) < 1e-6
+    assert metrics.frechet_from_stats(m1, A[:5, :5], m1, A[:5, :5]) < 1e-6
     # from samples: the Gaussian fit converges to the closed form
     n = 200_000
     s1 = rng.normal(size=(n, 2)) * [1.0, 2.0]
     s2 = rng.normal(size=(n, 2)) * [3.0, 0.5] + [1.0, 0.0]
     expected = 1.0 + (1 - 3) ** 2 + (2 - 0.5) ** 2
-    assert abs(probes.frechet_distance(s1, s2) - expected) < 0.05
+    assert abs(metrics.frechet_distance(s1, s2) - expected) < 0.05
     with pytest.raises(ValueError, match="two"):
-        probes.frechet_distance(s1[:1], s2[:1])
+        metrics.frechet_distance(s1[:1], s2[:1])
 
 
 def test_frechet_retries_a_singular_product_with_eps():
@@ -157,15 +158,15 @@ def test_frechet_retries_a_singular_product_with_eps():
     with pytest.warns(linalg.LinAlgWarning):  # the path under test: the retry is needed
         linalg.sqrtm(np.diag(a) @ np.diag(b))
     exact = 1.0 + np.sum((np.sqrt(a) - np.sqrt(b)) ** 2)
-    assert probes.frechet_from_stats(m1, np.diag(a), m2, np.diag(b)) == pytest.approx(
+    assert metrics.frechet_from_stats(m1, np.diag(a), m2, np.diag(b)) == pytest.approx(
         exact, abs=1e-5)
     # with a large eps the offset shows: Tr(A) + Tr(B) - 2 Tr((A + eps)^1/2 (B + eps)^1/2)
     eps = 0.5
     offset = 1.0 + a.sum() + b.sum() - 2 * np.sum(np.sqrt((a + eps) * (b + eps)))
-    got = probes.frechet_from_stats(m1, np.diag(a), m2, np.diag(b), eps=eps)
+    got = metrics.frechet_from_stats(m1, np.diag(a), m2, np.diag(b), eps=eps)
     assert got == pytest.approx(max(offset, 0.0), rel=1e-9)
     with pytest.raises(ValueError, match="no usable real square root"):
-        probes.frechet_from_stats(m1, np.diag([np.nan, 1, 1]), m2, np.diag(b))
+        metrics.frechet_from_stats(m1, np.diag([np.nan, 1, 1]), m2, np.diag(b))
 
 
 def test_probe_fd_small_for_two_draws_large_for_noise(trained):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from dcgan_tf import procedural
+from dcgan_tf.groundtruth import procedural
 
 
 @pytest.fixture(autouse=True)

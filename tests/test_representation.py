@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from dcgan_tf import representation
-from dcgan_tf.callbacks import read_rows
 from dcgan_tf.config import DCGANConfig, InputError
+from dcgan_tf.course import runs
+from dcgan_tf.runlog import read_rows
+from dcgan_tf.studies import representation
 
 TINY = DCGANConfig(resolution=32, channels=1, width=8, batch_size=64, epochs=1)
 
@@ -17,17 +18,17 @@ TINY = DCGANConfig(resolution=32, channels=1, width=8, batch_size=64, epochs=1)
 def tiny_digits(tmp_path_factory):
     """A registered task whose run is a tiny digits DCGAN (trained once for the module)."""
     tmp_path = tmp_path_factory.mktemp("representation")
-    task = dataclasses.replace(representation.TASKS["digits"], name="tiny_digits",
+    task = dataclasses.replace(runs.TASKS["digits"], name="tiny_digits",
                                run=lambda profile=None: (TINY, "digits", "tiny_digits"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DCGAN_RUNS", str(tmp_path / "runs"))
-        mp.setitem(representation.TASKS, "tiny_digits", task)
-        yield tmp_path
+        yield tmp_path, task
 
 
 def test_every_method_is_scored_once_and_a_rerun_adds_nothing(tiny_digits):
-    out = tiny_digits / "rep"
-    rows = representation.evaluate("tiny_digits", out, draws=2, per_class=(5,),
+    folder, task = tiny_digits
+    out = folder / "rep"
+    rows = representation.evaluate(task, out, draws=2, per_class=(5,),
                                    supervised_steps=20, progress=False)
     assert sorted((r["method"], r["draw"]) for r in rows) == sorted(
         (m, d) for m in representation.METHODS for d in range(2))
@@ -37,7 +38,7 @@ def test_every_method_is_scored_once_and_a_rerun_adds_nothing(tiny_digits):
     assert len(read_rows(out / "results.csv")) == 8
     assert {r["method"] for r in read_rows(out / "extraction.csv")} == {"dcgan", "random_d",
                                                                          "pixels"}
-    again = representation.evaluate("tiny_digits", out, draws=2, per_class=(5,),
+    again = representation.evaluate(task, out, draws=2, per_class=(5,),
                                     supervised_steps=20, progress=False)
     assert again == [] and len(read_rows(out / "results.csv")) == 8
     trained = np.load(out / "tiny_digits_dcgan.npy", mmap_mode="r")
@@ -52,13 +53,14 @@ def test_every_method_is_scored_once_and_a_rerun_adds_nothing(tiny_digits):
 
 def test_pixels_beat_chance_on_digits_with_fifty_labels_per_class(tiny_digits):
     """An independent sanity line: a linear SVM on raw digit pixels is far above 10%."""
-    rows = representation.evaluate("tiny_digits", tiny_digits / "rep2", methods=("pixels",),
+    folder, task = tiny_digits
+    rows = representation.evaluate(task, folder / "rep2", methods=("pixels",),
                                    draws=1, per_class=(50,), progress=False)
     assert rows[0]["accuracy"] > 0.8
 
 
 def test_tfds_tasks_split_train_into_pool_and_val_and_test_is_the_test_split():
-    task = dataclasses.replace(representation.TASKS["svhn"], n_val=8)
+    task = dataclasses.replace(runs.TASKS["svhn"], n_val=8)
     cfg = DCGANConfig.profile("full", resolution=32)
     with tfds.testing.mock_data(num_examples=40, policy=tfds.testing.MockPolicy.USE_CODE):
         images, labels, splits = representation.labelled_set(task, cfg)
@@ -72,9 +74,9 @@ def test_tfds_tasks_split_train_into_pool_and_val_and_test_is_the_test_split():
 
 def test_unknown_task_and_method_are_named():
     with pytest.raises(InputError, match="'mnist'"):
-        representation.evaluate("mnist")
+        runs.task("mnist")
     with pytest.raises(InputError, match="kmeans"):
-        representation.evaluate("digits", methods=("kmeans",))
+        representation.evaluate(runs.task("digits"), methods=("kmeans",))
 
 
 def test_verdicts_call_a_win_only_when_the_intervals_do_not_overlap():

@@ -12,7 +12,7 @@ from sklearn.datasets import load_digits
 from dcgan_tf import callbacks, checkpoint
 from dcgan_tf import train as train_module
 from dcgan_tf.callbacks import TrainingDiverged
-from dcgan_tf.plots import read_csv_columns
+from dcgan_tf.runlog import read_columns
 from dcgan_tf.train import load_run, sample, train
 
 
@@ -104,7 +104,7 @@ def test_a_diverged_epoch_keeps_its_steps_up_to_the_bad_one(tiny_cfg, digits, tm
     with pytest.raises(TrainingDiverged, match="last checkpoint") as info:
         train(cfg, digits, run, verbose=0)
     assert (run / "steps.csv").is_file() and (run / "loss.png").is_file()
-    steps = read_csv_columns(run / "steps.csv")
+    steps = read_columns(run / "steps.csv")
     bad = ~(np.isfinite(steps["d_loss"]) & np.isfinite(steps["g_loss"]))
     assert bad[-1] and not bad[:-1].any()  # every step up to and including the bad one
     assert steps["step"].tolist() == list(range(1, len(bad) + 1))
@@ -130,12 +130,12 @@ def test_an_interrupt_between_log_and_checkpoint_repeats_no_row(tiny_cfg, digits
         train(cfg, digits, run, verbose=0)
     monkeypatch.undo()
     assert checkpoint.saved_epoch(run) == 1
-    assert read_csv_columns(run / "log.csv")["epoch"].tolist() == [1, 2]
+    assert read_columns(run / "log.csv")["epoch"].tolist() == [1, 2]
     train(cfg, digits, run, resume=True, verbose=0)
 
     for name, key in (("log.csv", "epoch"), ("steps.csv", "step")):
-        got = read_csv_columns(run / name)
-        want = read_csv_columns(tmp_path / "straight" / name)
+        got = read_columns(run / name)
+        want = read_columns(tmp_path / "straight" / name)
         assert got[key].tolist() == want[key].tolist(), name
         for column in want:
             np.testing.assert_allclose(got[column], want[column], rtol=1e-4, atol=1e-5)
@@ -150,8 +150,8 @@ def test_a_reused_folder_without_checkpoint_starts_clean(tiny_cfg, digits, tmp_p
 
     train(tiny_cfg.replace(z_dim=16, epochs=1), digits, run, verbose=0)
     assert np.load(run / "fixed_noise.npy").shape == (64, 16)
-    assert read_csv_columns(run / "steps.csv")["step"].tolist() == list(range(1, 13))
-    assert read_csv_columns(run / "log.csv")["epoch"].tolist() == [1]
+    assert read_columns(run / "steps.csv")["step"].tolist() == list(range(1, 13))
+    assert read_columns(run / "log.csv")["epoch"].tolist() == [1]
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_000.png",
                                                                    "epoch_001.png"]
     assert Image.open(run / "progress.gif").n_frames == 2

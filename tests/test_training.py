@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 from dcgan_tf import checkpoint, monitor
 from dcgan_tf.callbacks import LOGGED, TrainingDiverged
 from dcgan_tf.data import make_dataset
-from dcgan_tf.plots import read_csv_columns
+from dcgan_tf.runlog import read_columns
 from dcgan_tf.train import build_gan, load_run, sample, train
 
 
@@ -66,7 +66,7 @@ def test_step_log_recovers_per_step_losses(tiny_cfg, digits, tmp_path):
     gan = build_gan(tiny_cfg)
     replay = [gan.train_on_batch(x, return_dict=True) for x in batches]
 
-    logged, epochs = read_csv_columns(run / "steps.csv"), read_csv_columns(run / "log.csv")
+    logged, epochs = read_columns(run / "steps.csv"), read_columns(run / "log.csv")
     assert len(replay) == 2 * steps
     assert logged["step"].tolist() == list(range(1, 2 * steps + 1))
     for key in LOGGED:
@@ -82,7 +82,7 @@ def test_both_learning_rates_reach_log_csv_and_tensorboard(tiny_cfg, digits, tmp
     run = tmp_path / "run"
     gan = train(tiny_cfg.replace(learning_rate=3e-4), digits, run, verbose=0)
     assert gan.optimizer is None  # no phantom optimizer for Keras to report
-    log = read_csv_columns(run / "log.csv")
+    log = read_columns(run / "log.csv")
     np.testing.assert_allclose(log["d_lr"], [3e-4, 3e-4], rtol=1e-6)
     np.testing.assert_allclose(log["g_lr"], [3e-4, 3e-4], rtol=1e-6)
     scalars = {}
@@ -94,7 +94,7 @@ def test_both_learning_rates_reach_log_csv_and_tensorboard(tiny_cfg, digits, tmp
     np.testing.assert_allclose(scalars["epoch_g_lr"], [3e-4, 3e-4], rtol=1e-6)
     assert "epoch_learning_rate" not in scalars, sorted(scalars)
     # The health monitor's signals reach TensorBoard too, as health.csv has them.
-    health = read_csv_columns(run / "health.csv")
+    health = read_columns(run / "health.csv")
     assert health["epoch"].tolist() == [1, 2]
     for key in ("diversity_pixels", "swing", "fd_pixels", "g_grad_norm"):
         np.testing.assert_allclose(scalars[f"epoch_health/{key}"], health[key], rtol=1e-5)

@@ -1,4 +1,4 @@
-"""The window-forgetting experiment (dcgan_tf.forgetting) on tiny stand-ins."""
+"""The window-forgetting experiment (dcgan_tf.studies.window_removal) on tiny stand-ins."""
 
 import json
 
@@ -6,9 +6,9 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan_tf import forgetting as F
 from dcgan_tf.config import DCGANConfig, InputError
 from dcgan_tf.models import build_generator
+from dcgan_tf.studies import window_removal as F
 
 
 @pytest.fixture(scope="module")

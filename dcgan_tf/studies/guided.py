@@ -25,10 +25,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf.data import batches, to_model_range, to_uint8
-from dcgan_tf.features import (conv_activations, copy_model, fresh_copy,
-                               with_dataset_batchnorm)
+from dcgan_tf.data import to_model_range, to_uint8
+from dcgan_tf.inference import batches
 from dcgan_tf.plots import grid, new_figure, save_figure
+from dcgan_tf.studies.features import (conv_activations, copy_model, fresh_copy,
+                                       with_dataset_batchnorm)
 
 
 def _guided_relu(x, slope: float):

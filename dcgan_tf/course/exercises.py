@@ -20,7 +20,7 @@ import os
 import re
 from pathlib import Path
 
-SOLUTIONS = Path(__file__).resolve().parents[1] / "notebooks" / "solutions"
+SOLUTIONS = Path(__file__).resolve().parents[2] / "notebooks" / "solutions"
 ENV = "DCGAN_SOLUTIONS"
 
 

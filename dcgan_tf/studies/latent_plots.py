@@ -1,6 +1,7 @@
 """Chapter 3's figures: the Fig. 7 panel, arithmetic success against chance, walk smoothness.
 
-They draw what dcgan_tf.latent computes and dcgan_tf.latent_measures measures; the notebook
+They draw what dcgan_tf.studies.latent computes and dcgan_tf.studies.latent_measures measures;
+the notebook
 and the benchmark show the same pictures.
 """
 
@@ -8,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from dcgan_tf import latent
 from dcgan_tf.plots import new_figure, save_figure, show_images
+from dcgan_tf.studies import latent
 
 
 def fig7(G, exemplars, title: str = "", seed: int = 0, path=None):

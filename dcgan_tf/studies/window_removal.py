@@ -7,7 +7,7 @@ The same z then rendered rooms whose windows were gone or had turned into other 
 
 Here the boxes come from a small window segmentation probe trained on the procedural rooms'
 `window_mask` (or from a JSON file of hand-drawn boxes, to follow the paper on LSUN), and
-the attribute probes (dcgan_tf.probes) count windows, doors, lamps and pictures with and
+the attribute probes (dcgan_tf.groundtruth.probes) count windows, doors, lamps and pictures with and
 without the drop, against a control that drops as many randomly chosen maps.
 
 Box JSON format (`load_boxes`): an object keyed by sample index (a string, as JSON needs),
@@ -26,13 +26,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from dcgan_tf import procedural
+from dcgan_tf import seeds
 from dcgan_tf.config import InputError
-from dcgan_tf.data import batches, to_model_range, to_uint8
+from dcgan_tf.data import to_model_range, to_uint8
+from dcgan_tf.fileio import read_json
+from dcgan_tf.groundtruth import procedural
+from dcgan_tf.inference import in_batches, render
 from dcgan_tf.plots import rows_figure
 from dcgan_tf.prior import sample_prior
 
-TRAIN_SEED, TEST_SEED = 9_001, 9_002  # the segmentation probe's data: no one else's seeds
+TRAIN_SEED, TEST_SEED = seeds.SEGMENTER_TRAIN, seeds.SEGMENTER_TEST  # the segmenter's rooms
 OBJECTS = ("window", "door", "lamp", "picture", "bed")
 
 # ------------------------------------------------------------------ window segmentation
@@ -115,7 +118,7 @@ def load_boxes(path, n: int | None = None, size: int | None = None) -> dict:
     indices, `size` the coordinates."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text())
+        data = read_json(path)
     except (OSError, json.JSONDecodeError) as err:
         raise InputError(f"{path}: cannot read box file ({err})") from None
     if not isinstance(data, dict):
@@ -153,7 +156,8 @@ def box_mask(boxes: list, image_size: int, side: int) -> np.ndarray:
     s = side / image_size
     m = np.zeros((side, side), bool)
     for x0, y0, x1, y1 in boxes:
-        m[int(np.floor(y0 * s)):int(np.ceil(y1 * s)), int(np.floor(x0 * s)):int(np.ceil(x1 * s))] = True
+        rows = slice(int(np.floor(y0 * s)), int(np.ceil(y1 * s)))
+        m[rows, int(np.floor(x0 * s)):int(np.ceil(x1 * s))] = True
     return m
 
 
@@ -174,12 +178,12 @@ def layer_activations(generator: keras.Model, z, layer: str | None = None,
     """(uint8 images, float32 activations (n, h, w, c) of `layer`) for latent vectors z."""
     layer = layer or window_layer(generator)
     tap = keras.Model(generator.input, [generator.get_layer(layer).output, generator.output])
-    acts, images = [], []
-    for batch in batches(z, batch_size):
+
+    def run(batch):
         a, x = tap(batch, training=False)
-        acts.append(np.asarray(a, np.float32))
-        images.append(to_uint8(x, pixel_range))
-    return np.concatenate(images), np.concatenate(acts)
+        return to_uint8(x, pixel_range), np.asarray(a, np.float32)
+
+    return in_batches(run, np.asarray(z, np.float32), batch_size)
 
 
 # ------------------------------------------------------------------ window maps
@@ -261,17 +265,17 @@ def drop_maps(generator: keras.Model, channels, layer: str | None = None) -> ker
     return keras.Model(inp, x, name=f"{generator.name}_dropped")
 
 
-def _render(model, z, pixel_range, batch_size=128) -> np.ndarray:
-    return np.concatenate([to_uint8(model(batch, training=False), pixel_range)
-                           for batch in batches(z, batch_size)])
+def _plain(model, z, pixel_range) -> np.ndarray:
+    """G(z) as uint8, with BatchNorm in inference mode (a Keras model, not a DCGAN)."""
+    return render(lambda b: model(b, training=False), z, 128, pixel_range=pixel_range)
 
 
 def render_variants(generator, z, maps, control_maps, layer=None,
                     pixel_range=(-1.0, 1.0)) -> dict[str, np.ndarray]:
     """The same z rendered by G, by G without `maps` and by G without `control_maps`."""
-    return {"original": _render(generator, z, pixel_range),
-            "windows dropped": _render(drop_maps(generator, maps, layer), z, pixel_range),
-            "random dropped": _render(drop_maps(generator, control_maps, layer), z,
+    return {"original": _plain(generator, z, pixel_range),
+            "windows dropped": _plain(drop_maps(generator, maps, layer), z, pixel_range),
+            "random dropped": _plain(drop_maps(generator, control_maps, layer), z,
                                       pixel_range)}
 
 
@@ -284,7 +288,7 @@ def drop_stats(generator, maps, probes, z, pixel_range=(-1.0, 1.0),
                layer: str | None = None) -> dict:
     """object_stats of G's pictures of z with `maps` of `layer` dropped."""
     model = drop_maps(generator, maps, layer)
-    return object_stats(probes.predict(_render(model, z, pixel_range)))
+    return object_stats(probes.predict(_plain(model, z, pixel_range)))
 
 
 def control_stats(generator, k: int, probes, z, seeds, layer: str | None = None,

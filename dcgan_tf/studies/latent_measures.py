@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from dcgan_tf import latent
+from dcgan_tf.studies import latent
 
 ALPHAS = np.linspace(-1.0, 1.0, 9)
 SETTINGS = (("3-exemplar means", 3, False), ("single exemplars", 1, False),
@@ -300,12 +300,13 @@ def measure(G, probes, *, seed: int = 0, problems: dict | None = None, n: int = 
     n random samples are drawn and scored for each sum's pools (one draw per sum) and for
     the turn's pools, and the `pool` most confident kept per concept; `trials` arithmetic
     trials per setting; `turn_vectors` vectors each turning turn_z / turn_vectors random z,
-    with `tol` yaw jitter allowed per step; `walks` walks of `steps` frames per segment. `reference`: uint8 training images for the nearest-image
+    with `tol` yaw jitter allowed per step; `walks` walks of `steps` frames per segment.
+    `reference`: uint8 training images for the nearest-image
     distance (None: not measured). z_dim and prior default to a DCGAN's config.
     """
     problems = paper_problems() if problems is None else problems
     _check_arguments(n, pool, trials, turn_vectors, turn_z, tol, walks, steps)
-    z_dim, prior = latent._prior_of(G, z_dim, prior)
+    z_dim, prior = latent.prior_of(G, z_dim, prior)
     plain, arithmetic = measure_arithmetic(
         G, probes, problems, seed=seed, n=n, pool=pool, trials=trials,
         z_dim=z_dim, prior=prior, plausible=_Plausibility(G, reference))

@@ -3,7 +3,7 @@
 A task names a labelled set, the run whose D is evaluated on it (trained without labels by
 `train()`, reused when it exists) and the label counts. `evaluate` extracts each method's
 features once per call (float16 .npy files in OUT), then for every label count and draw trains
-the L2-SVM (dcgan_tf.linear_eval) and writes one row per result to OUT/results.csv (and
+the L2-SVM (dcgan_tf.studies.linear_eval) and writes one row per result to OUT/results.csv (and
 each extraction's speed to OUT/extraction.csv); a re-run skips the rows already there.
 Methods:
 
@@ -21,29 +21,21 @@ from pathlib import Path
 
 import numpy as np
 
-from dcgan_tf import features, linear_eval, procedural
-from dcgan_tf.callbacks import append_csv, read_rows
-from dcgan_tf.config import DCGANConfig, InputError, chapter_run, profile_name, rooms_run
+from dcgan_tf import seeds
+from dcgan_tf.config import DCGANConfig, InputError, profile_name
 from dcgan_tf.data import load_images, to_model_range
+from dcgan_tf.groundtruth import procedural
 from dcgan_tf.models import build_discriminator
 from dcgan_tf.paths import runs_dir
 from dcgan_tf.plots import new_figure, save_figure
+from dcgan_tf.runlog import append_rows, read_rows
+from dcgan_tf.studies import features, linear_eval
 
 METHODS = ("dcgan", "random_d", "pixels", "supervised")
 SVM_METHODS = METHODS[:3]  # the ones scored by an SVM on stored features (cheap per draw)
-EVAL_SEED = 8_001  # the labelled procedural draw: not the GAN's (0, 1) nor the probes'
+EVAL_SEED = seeds.REPRESENTATION_EVAL  # the labelled drawn set
 FIELDS = ("task", "method", "labels", "per_class", "draw", "accuracy", "chance", "C",
           "seconds")
-
-
-def digits_run(profile=None, epochs: int = 15, folder: str = "digits_small"):
-    """The unlabelled digits run (all 1,797 scans, grey, 32x32): (config, source, folder)."""
-    return DCGANConfig.profile("small", channels=1, epochs=epochs), "digits", folder
-
-
-def _tfds_run(name, folder):
-    return lambda profile=None: (DCGANConfig.profile("full", resolution=32, epochs=5),
-                                 f"tfds:{name}", folder)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,35 +47,6 @@ class Task:
     data: str  # "digits", "faces:N", "rooms:N" (drawn with EVAL_SEED) or "tfds:NAME"
     n_val: int
     n_test: int = 0  # 0: the data set's own test split
-
-
-TASKS = {
-    "digits": Task("digits", digits_run, "digit", (10, 50), "digits", 300, 600),
-    # The harder setting: the same D trained four times longer (1,680 steps).
-    "digits_long": Task("digits_long", lambda profile=None: digits_run(profile, 60,
-                                                                       "digits_long"),
-                        "digit", (10, 50), "digits", 300, 600),
-    **{f"faces_{a}": Task(f"faces_{a}", chapter_run, a, (50, 500), "faces:4000", 500, 1000)
-       for a in ("glasses", "smiling", "beard")},
-    # The harder setting: D from the main job's run (`python -m dcgan_tf train`: 10 epochs
-    # on 20,000 faces, 3,120 steps, against chapter 2's 1,248).
-    "faces_glasses_long": Task("faces_glasses_long",
-                               lambda profile=None: (DCGANConfig.profile("small"), "faces",
-                                                     "faces"),
-                               "glasses", (50, 500), "faces:4000", 500, 1000),
-    "rooms_window": Task("rooms_window", rooms_run, "window", (50, 500), "rooms:4000", 500,
-                         1000),
-    "svhn": Task("svhn", _tfds_run("svhn_cropped", "svhn_full"), "label", (100,),
-                 "tfds:svhn_cropped", 10_000),
-    "cifar10": Task("cifar10", _tfds_run("cifar10", "cifar10_full"), "label", (400, None),
-                    "tfds:cifar10", 5_000),
-    # The paper's own setting: D trained on ImageNet-1k (32x32), evaluated on CIFAR-10.
-    "cifar10_imagenet": Task("cifar10_imagenet", _tfds_run("imagenet_resized/32x32",
-                                                           "imagenet32_full"),
-                             "label", (400, None), "tfds:cifar10", 5_000),
-}
-SMALL_TASKS = ("digits", "faces_glasses", "rooms_window")  # chapter 5 in the small profile
-FULL_TASKS = ("svhn", "cifar10")  # the paper's, on a GPU
 
 
 def _arrays(ds):
@@ -136,14 +99,11 @@ def method_features(method, gan, images, bn_rows, path=None, progress=False):
     return features.extract(model, images, cfg.pixel_range, path=path, progress=progress)
 
 
-def evaluate(task_name: str, out_dir=None, methods=METHODS, draws: int = 3, profile=None,
+def evaluate(task: Task, out_dir=None, methods=METHODS, draws: int = 3, profile=None,
              per_class=None, supervised_steps: int = 500, progress: bool = True) -> list[dict]:
     """Every method x label count x draw of one task; rows of results (also in CSV)."""
     from dcgan_tf.train import train_or_load
 
-    if task_name not in TASKS:
-        raise InputError(f"unknown task {task_name!r}; expected one of {list(TASKS)}")
-    task = TASKS[task_name]
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise InputError(f"unknown methods {sorted(unknown)}; expected some of {METHODS}")
@@ -166,7 +126,7 @@ def evaluate(task_name: str, out_dir=None, methods=METHODS, draws: int = 3, prof
                     feats = _timed_features(task, method, gan, images, splits, out, progress)
                 rows.append(_one(task, method, k, draw, gan, images, labels, splits, feats,
                                  supervised_steps))
-                append_csv(out / "results.csv", rows[-1:], FIELDS)
+                append_rows(out / "results.csv", rows[-1:], FIELDS)
     return rows
 
 
@@ -176,7 +136,7 @@ def _timed_features(task, method, gan, images, splits, out, progress):
     feats = method_features(method, gan, images, splits.pool, out / f"{task.name}_{method}.npy",
                             progress)
     seconds = time.perf_counter() - start
-    append_csv(out / "extraction.csv", [{
+    append_rows(out / "extraction.csv", [{
         "task": task.name, "method": method, "images": len(images), "dim": feats.shape[1],
         "seconds": round(seconds, 2), "images_per_s": round(len(images) / seconds, 1)}],
         ("task", "method", "images", "dim", "seconds", "images_per_s"))

@@ -3,10 +3,58 @@ non-saturating (chapter 0)."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
-from dcgan_tf.models import describe
 from dcgan_tf.plots import new_figure, save_figure
+
+
+def describe(model: keras.Model) -> list[tuple[str, str, tuple]]:
+    """(layer name, layer type, output shape) for every layer: a compact architecture table."""
+    return [
+        (layer.name, type(layer).__name__, tuple(layer.output.shape[1:]))
+        for layer in model.layers
+    ]
+
+
+def guideline_checklist(generator: keras.Model, discriminator: keras.Model) -> list[tuple]:
+    """(guideline, holds?, what the built networks actually contain), read off the layers."""
+    g = [type(layer).__name__ for layer in generator.layers]
+    d = [type(layer).__name__ for layer in discriminator.layers]
+    g_out = generator.layers[-1].get_config().get("activation")
+    first = d.index("Conv2D")
+    d_input_block = d[first:first + 1 + d[first + 1:].index("LeakyReLU" if "LeakyReLU" in d
+                                                          else "ReLU")]
+    last = max(i for i, t in enumerate(g) if t in ("Conv2D", "Conv2DTranspose"))
+    g_output_block = g[last:]
+    d_head = d[next(i for i, t in enumerate(d) if t in ("Flatten", "GlobalAveragePooling2D")):]
+    rows = [
+        ("No pooling: strided convs in D, transposed convs in G",
+         "MaxPooling2D" not in d and "UpSampling2D" not in g and "Conv2DTranspose" in g,
+         f"D pooling layers: {d.count('MaxPooling2D')}, G transposed convs: "
+         f"{g.count('Conv2DTranspose')}, G upsampling layers: {g.count('UpSampling2D')}"),
+        ("No fully connected hidden layers",
+         g.count("Dense") == 1 and d.count("Dense") == 1,
+         f"Dense layers: G {g.count('Dense')} (the z projection), D {d.count('Dense')} "
+         "(the output)"),
+        ("BatchNorm in G, except its output layer",
+         g.count("BatchNormalization") > 0 and "BatchNormalization" not in g_output_block,
+         f"G BN layers: {g.count('BatchNormalization')}; output block: "
+         f"{' > '.join(g_output_block)}"),
+        ("BatchNorm in D, except its input layer",
+         d.count("BatchNormalization") > 0 and "BatchNormalization" not in d_input_block,
+         f"D BN layers: {d.count('BatchNormalization')}; input block: "
+         f"{' > '.join(d_input_block)}"),
+        ("ReLU in G, tanh output", "LeakyReLU" not in g and g_out == "tanh",
+         f"G activations: {g.count('ReLU')} ReLU, {g.count('LeakyReLU')} LeakyReLU; "
+         f"output: {g_out}"),
+        ("LeakyReLU in D", "ReLU" not in d and "LeakyReLU" in d,
+         f"D activations: {d.count('LeakyReLU')} LeakyReLU, {d.count('ReLU')} ReLU"),
+        ("D's highest conv features flattened into its output, no global pooling",
+         "Flatten" in d and "GlobalAveragePooling2D" not in d,
+         f"D head: {' > '.join(d_head)}"),
+    ]
+    return rows
 
 # Box colours by what a layer does: learned weights, normalisation, non-linearity, plumbing.
 _WEIGHTED = ("Dense", "Conv2D", "Conv2DTranspose")
@@ -110,7 +158,7 @@ def feature_pyramid_figure(discriminator, path=None, grid: int = 4):
     """The paper's feature vector for a built D (docs/paper_notes.md §5.1): each conv
     activation, its max-pooled grid x grid copy, and their concatenation into the SVM's
     input. Saved to `path` if given; returns the figure."""
-    from dcgan_tf.features import feature_layout
+    from dcgan_tf.studies.features import feature_layout
 
     rows = feature_layout(discriminator, grid)
     fig, axes = new_figure(path, 1, 1, (9.5, 1.1 * len(rows) + 1.2))

@@ -107,7 +107,7 @@ def summarise(accuracies) -> dict:
 def supervised_model(discriminator: keras.Model, n_classes: int, seed: int) -> keras.Model:
     """D's architecture with fresh weights and a softmax over n_classes in place of the
     logit: the same CNN trained with labels only (the paper's supervised comparator)."""
-    from dcgan_tf.features import fresh_copy
+    from dcgan_tf.studies.features import fresh_copy
 
     keras.utils.set_random_seed(seed)
     fresh = fresh_copy(discriminator)

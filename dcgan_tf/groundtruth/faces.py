@@ -5,7 +5,8 @@ placed in face-local coordinates (head half-width 1, y down) and a point at angl
 around the head lands at sin(theta + yaw), so eyes, nose, mouth, glasses and beard slide
 across the face as it turns while the far ear and hair show on the other side. Parts are
 added back to front (shirt, hair behind the head, neck, ears, head, ..., glasses) into one
-display list (dcgan_tf.drawing); the soft layer carries eye sockets, cheeks and shadows, and
+display list (dcgan_tf.groundtruth.drawing); the soft layer carries eye sockets, cheeks and
+shadows, and
 the compositing pass lights head and hair as a sphere lit from `light`.
 """
 
@@ -16,8 +17,8 @@ import functools
 import cv2
 import numpy as np
 
-from dcgan_tf.drawing import (HAIR, LIT, SOFT_ONE, DisplayList, bank, canvas_size,
-                              composite, ellipse, grid, rasterise, rgba, soft)
+from dcgan_tf.groundtruth.drawing import (HAIR, LIT, SOFT_ONE, DisplayList, bank, canvas_size,
+                                          composite, ellipse, grid, rasterise, rgba, soft)
 
 FACE_BINARY = ("smiling", "glasses", "beard")
 HAIR_STYLES = ("short", "long", "bald", "curly")

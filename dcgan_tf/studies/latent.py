@@ -3,13 +3,15 @@
 Every function takes a generator `G`: a DCGAN (its `generate` is used), a keras Model, or any
 callable z -> images in [-1, 1]. The z maths is plain numpy; images come back as uint8. z is
 drawn by dcgan_tf.prior (`sample_prior`, `typical_norm` are re-exported here); the protocol
-that turns these tools into a chapter's or a benchmark's numbers is dcgan_tf.latent_measures.
+that turns these tools into a chapter's or a benchmark's numbers is
+dcgan_tf.studies.latent_measures.
 
 Why slerp. Both priors put nearly all their mass on a thin shell. For z_dim = 100 a uniform z
 on [-1, 1]^100 has |z| = sqrt(100/3) = 5.77 +- 0.26 and a normal z has |z| = 10 +- 0.71. The
 straight line between two independent draws cuts through the inside of the shell: its
 midpoint has norm ~|z|/sqrt(2) (4.1 and 7.1), some 6.6 and 4.1 standard deviations of |z|
-below the shell that G was trained on. Slerp turns the direction along the great circle at constant angular
+below the shell that G was trained on. Slerp turns the direction along the great circle at
+constant angular
 speed and moves the length linearly, so every point of the path has a typical norm. For the
 normal prior that is the whole story: the normal is rotation-invariant, so a slerp point is
 distributed like a fresh draw. For the paper's uniform prior it is only half of it: the cube
@@ -22,41 +24,9 @@ in different ways; `walk_smoothness` measures which of them G renders more evenl
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from dcgan_tf.data import to_uint8
-from dcgan_tf.prior import sample_prior, typical_norm  # noqa: F401  (re-exported)
-
-# --------------------------------------------------------------------------- rendering
-
-
-def _generator(G):
-    return G.generate if hasattr(G, "generate") else G
-
-
-def _prior_of(G, z_dim, prior):
-    """z_dim and prior given explicitly, else from a DCGAN's config, else the paper's."""
-    cfg = getattr(G, "cfg", None)
-    return (z_dim or (cfg.z_dim if cfg else 100), prior or (cfg.z_prior if cfg else "uniform"))
-
-
-def render(G, z, batch_size: int = 256, progress: bool = False,
-           pixel_range=None) -> np.ndarray:
-    """uint8 images G(z) for z of any leading shape (..., z_dim); the shape is kept.
-
-    G's output range is `pixel_range`, else a DCGAN's cfg.pixel_range, else [-1, 1].
-    """
-    z = np.asarray(z, np.float32)
-    flat = z.reshape(-1, z.shape[-1])
-    gen = _generator(G)
-    if pixel_range is None:
-        pixel_range = G.cfg.pixel_range if hasattr(G, "cfg") else (-1.0, 1.0)
-    chunks = range(0, len(flat), batch_size)
-    out = [to_uint8(gen(flat[i:i + batch_size]), pixel_range)
-           for i in tqdm(chunks, desc="render", disable=not progress)]
-    images = np.concatenate(out)
-    return images.reshape(z.shape[:-1] + images.shape[1:])
-
+from dcgan_tf.inference import render  # noqa: F401  (re-exported: chapter 3 uses it)
+from dcgan_tf.prior import prior_of, sample_prior, typical_norm  # noqa: F401  (re-exported)
 
 # --------------------------------------------------------------------------- interpolation
 
@@ -217,7 +187,7 @@ def pick_exemplars_by_probes(G, probes, concepts: dict, n: int = 2000, k: int = 
     if n < len(concepts) * k:
         raise ValueError(f"{len(concepts)} concepts x k={k} exemplars need at least "
                          f"{len(concepts) * k} samples, got n={n}")
-    z = sample_prior(n, *_prior_of(G, z_dim, prior), seed)
+    z = sample_prior(n, *prior_of(G, z_dim, prior), seed)
     pred = probes.predict(render(G, z, progress=n > 1000))
     taken = np.zeros(n, bool)
     chosen, scores = {}, {}

@@ -1,10 +1,10 @@
 """Chapter 6's two experiments end to end, shared by notebook 06 and benchmarks/internals.py.
 
-* `guided_study`: guided backprop (dcgan_tf.guided) from the top units of D's last conv
+* `guided_study`: guided backprop (dcgan_tf.studies.guided) from the top units of D's last conv
   layer on fresh procedural rooms, for the trained D and a randomly initialised one, with
   the share of gradient energy on the bed and window masks against chance (the masks' area).
 * `find_windows` then `drop_study`: boxes around the windows of generated rooms, G's
-  "window maps" (dcgan_tf.forgetting), and the object rates over many z with and without
+  "window maps" (dcgan_tf.studies.window_removal), and the object rates over many z with and without
   them, against dropping as many random maps.
 """
 
@@ -16,11 +16,13 @@ import cv2
 import keras
 import numpy as np
 
-from dcgan_tf import forgetting, guided, latent, procedural
-from dcgan_tf.plots import grid, new_figure, rows_figure, save_figure, tint
+from dcgan_tf import seeds
+from dcgan_tf.groundtruth import procedural
+from dcgan_tf.plots import grid, new_figure, rows_figure, save_figure
 from dcgan_tf.prior import sample_prior
+from dcgan_tf.studies import guided, latent, window_removal
 
-IMAGE_SEED, BOX_SEED, DROP_SEED = 9_003, 9_004, 9_005  # fresh rooms and z: no one else's
+IMAGE_SEED, BOX_SEED, DROP_SEED = seeds.NETWORK_IMAGES, seeds.NETWORK_BOXES, seeds.NETWORK_DROP
 MASKED = ("bed", "window")  # the objects the paper says D's units fire on
 
 
@@ -29,7 +31,7 @@ def rooms_figure(gan, k: int = 8, path=None):
     cfg = gan.cfg
     images, labels = procedural.load("rooms", k, seed=IMAGE_SEED, size=cfg.resolution)
     fake = latent.render(gan, sample_prior(k, cfg.z_dim, cfg.z_prior, BOX_SEED))
-    tinted = tint(images, labels, objects=MASKED)
+    tinted = procedural.tint(images, labels, objects=MASKED)
     return rows_figure({"real rooms": images,
                         "their bed (magenta) and window (green) masks": tinted,
                         "generated rooms": fake}, path, k)
@@ -95,7 +97,7 @@ class WindowSearch:
 
 def write_box_samples(gan, n: int, folder) -> list:
     """The n generated rooms find_windows boxes (BOX_SEED), as sample_0000.png ... in
-    `folder`, scaled up 8 times for drawing on: box them by hand (forgetting.load_boxes's
+    `folder`, scaled up 8 times for drawing on: box them by hand (window_removal.load_boxes's
     format, in the samples' own pixels) to follow the paper on LSUN."""
     from pathlib import Path
 
@@ -115,20 +117,20 @@ def find_windows(gan, box_samples: int = 500, boxes_file=None, seg_images: int =
     boxes from `boxes_file`), then fit the logistic regression on G's second-highest layer."""
     cfg, g = gan.cfg, gan.sampler
     z = sample_prior(box_samples, cfg.z_dim, cfg.z_prior, BOX_SEED)
-    images, acts = forgetting.layer_activations(g, z, pixel_range=cfg.pixel_range)
+    images, acts = window_removal.layer_activations(g, z, pixel_range=cfg.pixel_range)
     seg_iou = None
     if boxes_file:
-        boxes = forgetting.load_boxes(boxes_file, n=len(z), size=cfg.resolution)
+        boxes = window_removal.load_boxes(boxes_file, n=len(z), size=cfg.resolution)
     else:
-        seg = forgetting.train_window_segmenter(cfg.resolution, n_train=seg_images,
+        seg = window_removal.train_window_segmenter(cfg.resolution, n_train=seg_images,
                                                 epochs=seg_epochs)
-        seg_iou = forgetting.segmenter_iou(seg, n=seg_test, size=cfg.resolution)
-        boxes = forgetting.boxes_from_masks(forgetting.predict_masks(seg, images),
+        seg_iou = window_removal.segmenter_iou(seg, n=seg_test, size=cfg.resolution)
+        boxes = window_removal.boxes_from_masks(window_removal.predict_masks(seg, images),
                                             min_area=min_area)
     maps, weights = np.array([], int), np.array([])
     if any(boxes.values()):  # an undertrained G may draw no window at all: nothing to fit
-        maps, weights = forgetting.find_window_maps(acts, boxes, cfg.resolution)
-    return WindowSearch(z, images, boxes, maps, weights, forgetting.window_layer(g),
+        maps, weights = window_removal.find_window_maps(acts, boxes, cfg.resolution)
+    return WindowSearch(z, images, boxes, maps, weights, window_removal.window_layer(g),
                         int(acts.shape[-1]), seg_iou)
 
 
@@ -164,18 +166,18 @@ def windows_figure(found: WindowSearch, path=None, k: int = 8):
 
 def drop_study(gan, found: WindowSearch, n: int = 500, controls: int = 5) -> dict:
     """Object rates over n fresh z (DROP_SEED) with and without the window maps and with
-    as many random maps dropped (forgetting.measure_drop, counted by the rooms probes);
+    as many random maps dropped (window_removal.measure_drop, counted by the rooms probes);
     `controls` random draws in all (seeds 1, 2, ...) give the control's spread."""
-    from dcgan_tf.probes import get_probes
+    from dcgan_tf.groundtruth.probes import get_probes
 
     if len(found.maps) == 0:
         raise ValueError("no window maps to drop: no generated sample had a window box")
     cfg = gan.cfg
     probes = get_probes("rooms", cfg.resolution, verbose=0)
-    drop = forgetting.measure_drop(gan.sampler, found.maps, probes, n=n, seed=DROP_SEED,
+    drop = window_removal.measure_drop(gan.sampler, found.maps, probes, n=n, seed=DROP_SEED,
                                    z_prior=cfg.z_prior, pixel_range=cfg.pixel_range)
     z = sample_prior(n, cfg.z_dim, cfg.z_prior, DROP_SEED)  # the z measure_drop used
-    more = forgetting.control_stats(gan.sampler, len(found.maps), probes, z,
+    more = window_removal.control_stats(gan.sampler, len(found.maps), probes, z,
                                     range(2, controls + 1), pixel_range=cfg.pixel_range)
     draws = [drop["variants"]["random dropped"], *more]
     drop["controls"] = {key: {"mean": float(np.mean([d[key] for d in draws])),
@@ -191,7 +193,7 @@ def dose_response(gan, found: WindowSearch, ks=(1, 2, 4, 8), n: int = 500,
     """Window rate and area with only the k strongest window maps dropped, for each k (and
     all of them), beside k random maps (`controls` draws): does a small drop already remove
     windows, before the pictures as a whole fall apart?"""
-    from dcgan_tf.probes import get_probes
+    from dcgan_tf.groundtruth.probes import get_probes
 
     cfg, g = gan.cfg, gan.sampler
     probes = get_probes("rooms", cfg.resolution, verbose=0)
@@ -199,8 +201,8 @@ def dose_response(gan, found: WindowSearch, ks=(1, 2, 4, 8), n: int = 500,
     strongest = found.maps[np.argsort(-found.weights[found.maps], kind="stable")]
     rows = []
     for k in sorted({min(k, len(strongest)) for k in ks} | {len(strongest)}):
-        window = forgetting.drop_stats(g, strongest[:k], probes, z, cfg.pixel_range)
-        rand = forgetting.control_stats(g, k, probes, z, range(1, controls + 1),
+        window = window_removal.drop_stats(g, strongest[:k], probes, z, cfg.pixel_range)
+        rand = window_removal.control_stats(g, k, probes, z, range(1, controls + 1),
                                         pixel_range=cfg.pixel_range)
         rows.append({"k": int(k), **{f"window_maps_{key}": window[key] for key in
                                      ("window_rate", "window_area")},
@@ -232,7 +234,7 @@ def drop_variants(gan, drop: dict, k: int = 8) -> dict:
     """The first k measured z under each variant (the Fig. 6 grid)."""
     cfg = gan.cfg
     z = sample_prior(k, cfg.z_dim, cfg.z_prior, DROP_SEED)  # = the first k z drop_study used
-    return forgetting.render_variants(gan.sampler, z, drop["maps"], drop["control_maps"],
+    return window_removal.render_variants(gan.sampler, z, drop["maps"], drop["control_maps"],
                                       pixel_range=cfg.pixel_range)
 
 

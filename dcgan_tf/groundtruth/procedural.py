@@ -2,7 +2,7 @@
 
 The paper judged its latent experiments (docs/paper_notes.md §6.1-6.3) by eye on faces and
 bedrooms. These two data sets are drawn from known factors, so the same experiments can be
-scored with numbers (see dcgan_tf.probes):
+scored with numbers (see dcgan_tf.groundtruth.probes):
 
   faces   head yaw, smile (curvature and a smiling flag), glasses, beard, hair style and
           colour, skin tone, background, light direction and small position/scale/roll jitter
@@ -17,9 +17,9 @@ is an area-downsample of the 64 canvas.
 
 This module is the entry point: factor sampling, drawing in parallel chunks, the disk cache.
 The drawing itself lives in three modules, one job each:
-  dcgan_tf.drawing  display lists, anti-aliased layers, lighting and compositing
-  dcgan_tf.faces    the factors of a face and the parts it is drawn from
-  dcgan_tf.rooms    the factors of a bedroom and the parts it is drawn from
+  dcgan_tf.groundtruth.drawing  display lists, anti-aliased layers, lighting and compositing
+  dcgan_tf.groundtruth.faces    the factors of a face and the parts it is drawn from
+  dcgan_tf.groundtruth.rooms    the factors of a bedroom and the parts it is drawn from
 
 Conventions: images uint8 (n, size, size, 3); `yaw` in [-1, 1] is where the face looks in the
 picture, -1 towards the left edge, +1 towards the right edge (about +-43 degrees), and the
@@ -44,10 +44,11 @@ import cv2
 import numpy as np
 
 from dcgan_tf import fileio
-from dcgan_tf.drawing import canvas_size
-from dcgan_tf.faces import (BACKGROUNDS, FACE_BINARY, HAIR_COLORS, HAIR_STYLES, YAW_RADIANS,
-                            draw_faces, relabel_faces, sample_faces)
-from dcgan_tf.rooms import ROOM_BINARY, ROOM_OBJECTS, draw_rooms, relabel_rooms, sample_rooms
+from dcgan_tf.groundtruth.drawing import canvas_size
+from dcgan_tf.groundtruth.faces import (BACKGROUNDS, FACE_BINARY, HAIR_COLORS, HAIR_STYLES,
+                                        YAW_RADIANS, draw_faces, relabel_faces, sample_faces)
+from dcgan_tf.groundtruth.rooms import (ROOM_BINARY, ROOM_OBJECTS, draw_rooms, relabel_rooms,
+                                        sample_rooms)
 
 __all__ = ["BACKGROUNDS", "CHUNK", "FACE_BINARY", "HAIR_COLORS", "HAIR_STYLES", "NAMES",
            "ROOM_BINARY", "ROOM_OBJECTS", "VERSION", "YAW_RADIANS", "cache_path",
@@ -57,6 +58,7 @@ __all__ = ["BACKGROUNDS", "CHUNK", "FACE_BINARY", "HAIR_COLORS", "HAIR_STYLES", 
 VERSION = 2  # bump whenever a drawing or sampling change alters the images: it keys caches
 CHUNK = 500
 NAMES = ("faces", "rooms")
+DEFAULT_N = 20_000  # images drawn for a source named without a count ("faces")
 _KINDS = {"faces": (sample_faces, relabel_faces), "rooms": (sample_rooms, relabel_rooms)}
 
 
@@ -297,3 +299,17 @@ def _read_npz(path: Path):
     if not labels:
         raise ValueError("no labels in the file")
     return images, labels
+
+
+MASK_COLOURS = {"window": (0, 255, 0), "door": (255, 0, 0), "lamp": (255, 255, 0),
+                "picture": (0, 80, 255), "bed": (255, 0, 255)}
+
+
+def tint(images, labels, objects=("window", "door", "lamp", "picture"), strength=0.55):
+    """Copies of uint8 images with each object's mask (labels[f"{obj}_mask"]) tinted in its
+    MASK_COLOURS colour: window green, door red, lamp yellow, picture blue, bed magenta."""
+    out = np.asarray(images, np.float32).copy()
+    for obj in objects:
+        m = np.asarray(labels[f"{obj}_mask"], bool)
+        out[m] = (1 - strength) * out[m] + strength * np.array(MASK_COLOURS[obj], np.float32)
+    return out.astype(np.uint8)

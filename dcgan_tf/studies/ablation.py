@@ -1,7 +1,8 @@
 """The stability lab's ablation runner: break one guideline at a time, over several seeds.
 
 `run_ablation` trains every configuration x seed on the same data and budget into
-OUT/<config>/seed<k>/, each with a ScoreLog (dcgan_tf.report: per-epoch probe FD, attribute
+OUT/<config>/seed<k>/, each with a ScoreLog (dcgan_tf.groundtruth.scoring: per-epoch probe FD,
+attribute
 rates, training time) beside the health monitor every run has (dcgan_tf.monitor). A sweep
 is resumable: finished runs are skipped, interrupted ones resume, and a run that diverges
 is recorded as such and the sweep goes on. `collect` joins every run's per-epoch files
@@ -11,9 +12,6 @@ and `fd_curves` / `final_grids` draw them. benchmarks/stability.py is the comman
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import time
 from pathlib import Path
@@ -21,11 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from dcgan_tf import checkpoint, monitor, plots
-from dcgan_tf.callbacks import TrainingDiverged, read_rows
+from dcgan_tf.callbacks import TrainingDiverged
 from dcgan_tf.config import DCGANConfig, InputError
 from dcgan_tf.data import procedural_name
-from dcgan_tf.fileio import write_text
-from dcgan_tf.report import SCORES_FILE, ScoreLog
+from dcgan_tf.fileio import read_json, write_json, write_text
+from dcgan_tf.groundtruth.scoring import SCORES_FILE, ScoreLog
+from dcgan_tf.runlog import read_rows, write_rows
 from dcgan_tf.train import check_same_config, train_or_load
 
 STATUS_FILE = "ablation.json"  # per run: its config name, overrides, seed and outcome
@@ -46,12 +45,6 @@ def _ablations() -> dict[str, dict]:
 
 
 ABLATIONS = _ablations()  # name -> DCGANConfig overrides; "paper" is the baseline
-# The teachable subset chapter 4 trains, and the budget the chapter and the benchmark share
-# (same settings, same folder: the chapter reuses the benchmark's seed-0 runs). Pooling is
-# left to the benchmark: its stride-1 convolutions make a step 2.5x slower, and the six
-# below keep the chapter near six minutes on a 2-core CPU.
-LAB = ("paper", "no_g_batchnorm", "bn_everywhere", "d_relu", "lr_1e-3", "beta1_0.9")
-SOURCE, EPOCHS = "faces:4000", 4
 
 
 # ---------------------------------------------------------------------------- training
@@ -122,14 +115,14 @@ def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, verbose,
 def _write_status(run_dir: Path, name, overrides, cfg, status, message="") -> dict:
     record = {"config": name, "overrides": overrides, "seed": cfg.seed,
               "epochs": cfg.epochs, "status": status, "message": message}
-    write_text(run_dir / STATUS_FILE, json.dumps(record, indent=1) + "\n")
+    write_json(run_dir / STATUS_FILE, record)
     return record
 
 
 def read_status(run_dir) -> dict:
     """A run's ablation.json ({} if it has none yet)."""
     path = Path(run_dir) / STATUS_FILE
-    return json.loads(path.read_text()) if path.is_file() else {}
+    return read_json(path, default={})
 
 
 def _last_fd(run_dir: Path) -> float:
@@ -191,11 +184,7 @@ def collect(out_dir) -> list[dict]:
     signal (flag_<signal>, None if never). Also written to out_dir/results.csv."""
     rows = [row for run in run_dirs(out_dir) for row in _run_rows(run)]
     fields = list(dict.fromkeys(k for row in rows for k in row))
-    text = io.StringIO()
-    writer = csv.DictWriter(text, fieldnames=fields)
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(Path(out_dir) / "results.csv", text.getvalue())
+    write_rows(Path(out_dir) / "results.csv", rows, fields)
     return rows
 
 
@@ -390,6 +379,6 @@ def verdicts(out_dir, seed: int = 0) -> dict[str, list[str]]:
     for run in run_dirs(out_dir):
         if run.name == f"seed{seed}":
             path = run / monitor.HEALTH_JSON
-            flags = json.loads(path.read_text())["flags"] if path.is_file() else []
+            flags = read_json(path, default={"flags": []})["flags"]
             out[run.parent.name] = [f["message"] for f in flags]
     return out

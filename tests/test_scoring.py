@@ -6,9 +6,10 @@ import json
 import numpy as np
 import pytest
 
-from dcgan_tf import cli, plots, probes, procedural, report
+from dcgan_tf import cli, plots, runlog
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.data import to_uint8
+from dcgan_tf.groundtruth import probes, procedural, scoring
 from dcgan_tf.train import fixed_noise, load_run, train
 
 SIZE = 32  # the probes test_probes.py trains for the session are reused at this size
@@ -23,11 +24,11 @@ def faces_run(tmp_path_factory):
 
 
 def test_score_run_matches_an_independent_computation(faces_run):
-    rep = report.score_run(faces_run, "faces", n=300)
+    rep = scoring.score_run(faces_run, "faces", n=300)
     probe = probes.get_probes("faces", SIZE)
-    real, _ = procedural.make("faces", 300, seed=report.REAL_SEEDS[0], size=SIZE)
+    real, _ = procedural.make("faces", 300, seed=scoring.REAL_SEEDS[0], size=SIZE)
     gan = load_run(faces_run)
-    fake = np.asarray(gan.generate(fixed_noise(gan.cfg, 300, report.NOISE_SEED)))
+    fake = np.asarray(gan.generate(fixed_noise(gan.cfg, 300, scoring.NOISE_SEED)))
     fake = np.clip(np.round((fake + 1) * 127.5), 0, 255).astype(np.uint8)
     assert rep.fd_trained == pytest.approx(probes.probe_fd(probe, fake, real), rel=1e-3)
     assert set(rep.rates_real) == set(probes.binary_heads("faces"))
@@ -46,14 +47,15 @@ def test_the_untrained_generator_is_the_one_the_run_started_from(faces_run, monk
     import keras
     from PIL import Image
 
-    from dcgan_tf import latent, plots, train as train_module
+    from dcgan_tf import train as train_module
+    from dcgan_tf.studies import latent
 
     built = []
     real_build = train_module.build_gan
     monkeypatch.setattr(train_module, "build_gan",
                         lambda *a, **k: built.append(real_build(*a, **k)) or built[-1])
     keras.utils.set_random_seed(999)  # whatever the process drew before must not matter
-    report.score_run(faces_run, "faces", n=50)
+    scoring.score_run(faces_run, "faces", n=50)
     z_fixed = np.load(faces_run / "fixed_noise.npy")
     start = plots.grid(latent.render(built[-1], z_fixed))  # what train() saved before step 1
     saved = np.asarray(Image.open(faces_run / "samples" / "epoch_000.png"))[::2, ::2]
@@ -63,7 +65,7 @@ def test_the_untrained_generator_is_the_one_the_run_started_from(faces_run, monk
 def test_a_grayscale_run_cannot_be_scored(tmp_path, tiny_cfg):
     train(tiny_cfg.replace(epochs=1), "digits", tmp_path / "d", verbose=0)
     with pytest.raises(ValueError, match="RGB"):
-        report.score_run(tmp_path / "d", "faces", n=10)
+        scoring.score_run(tmp_path / "d", "faces", n=10)
 
 
 def test_cli_on_faces_prints_the_report(tmp_path, capsys):
@@ -78,30 +80,30 @@ def test_cli_on_faces_prints_the_report(tmp_path, capsys):
 def test_score_log_scores_every_epoch_as_score_run_does(tmp_path):
     run, n = tmp_path / "scored", 80
     cfg = DCGANConfig(resolution=SIZE, width=8, batch_size=64, epochs=2)
-    train(cfg, "faces:256", run, verbose=0, extra_callbacks=[report.ScoreLog(run, "faces", n)])
-    cols = plots.read_csv_columns(run / report.SCORES_FILE)
+    train(cfg, "faces:256", run, verbose=0, extra_callbacks=[scoring.ScoreLog(run, "faces", n)])
+    cols = runlog.read_columns(run / scoring.SCORES_FILE)
     np.testing.assert_array_equal(cols["epoch"], [1, 2])
     assert cols["fd"][0] != cols["fd"][1]  # each epoch scores the generator of that epoch
     assert 0 < cols["train_seconds"][0] < cols["train_seconds"][1]
-    assert cols["fd"][-1] == pytest.approx(report.score_run(run, "faces", n=n).fd_trained)
+    assert cols["fd"][-1] == pytest.approx(scoring.score_run(run, "faces", n=n).fd_trained)
     # The same score computed from scratch: a fresh real draw, the checkpoint's generator.
     probe = probes.get_probes("faces", SIZE)
-    real, _ = procedural.make("faces", n, seed=report.REAL_SEEDS[0], size=SIZE)
-    fake = to_uint8(load_run(run).generate(fixed_noise(cfg, n, report.NOISE_SEED)))
+    real, _ = procedural.make("faces", n, seed=scoring.REAL_SEEDS[0], size=SIZE)
+    fake = to_uint8(load_run(run).generate(fixed_noise(cfg, n, scoring.NOISE_SEED)))
     assert cols["fd"][-1] == pytest.approx(probes.probe_fd(probe, fake, real), rel=1e-3)
     for key, rate in probe.attribute_rates(fake).items():
         assert cols[f"rate_{key}"][-1] == pytest.approx(rate)
 
     # A row past the checkpoint (as an older checkpoint restored by hand leaves) is dropped
     # on resume, the epoch is scored again, and the training time carries on.
-    with open(run / report.SCORES_FILE, newline="") as f:
+    with open(run / scoring.SCORES_FILE, newline="") as f:
         header = next(csv.reader(f))
     stale = {key: 999 for key in header} | {"epoch": 3, "fd": -1}
-    with open(run / report.SCORES_FILE, "a", newline="") as f:
+    with open(run / scoring.SCORES_FILE, "a", newline="") as f:
         csv.DictWriter(f, fieldnames=header).writerow(stale)
     train(cfg.replace(epochs=3), None, run, resume=True, verbose=0,
-          extra_callbacks=[report.ScoreLog(run, "faces", n)])
-    resumed = plots.read_csv_columns(run / report.SCORES_FILE)
+          extra_callbacks=[scoring.ScoreLog(run, "faces", n)])
+    resumed = runlog.read_columns(run / scoring.SCORES_FILE)
     np.testing.assert_array_equal(resumed["epoch"], [1, 2, 3])
     np.testing.assert_array_equal(resumed["fd"][:2], cols["fd"])
     assert resumed["fd"][2] > 0
@@ -109,8 +111,8 @@ def test_score_log_scores_every_epoch_as_score_run_does(tmp_path):
 
 
 def test_reference_points_are_the_reports_floor_and_grow_with_blur(faces_run):
-    points = report.reference_points(report.Scorer(DCGANConfig(resolution=SIZE), "faces", 300))
-    floor = report.score_run(faces_run, "faces", n=300).fd_real_vs_real
+    points = scoring.reference_points(scoring.Scorer(DCGANConfig(resolution=SIZE), "faces", 300))
+    floor = scoring.score_run(faces_run, "faces", n=300).fd_real_vs_real
     assert points["a second real draw (the floor)"] == pytest.approx(floor, rel=1e-6)
     blurs = [points[f"Gaussian blur, sigma {s} px"] for s in ("0.5", "0.75", "1")]
     assert floor < blurs[0] < blurs[1] < blurs[2]
@@ -119,8 +121,8 @@ def test_reference_points_are_the_reports_floor_and_grow_with_blur(faces_run):
     from scipy.ndimage import gaussian_filter
 
     probe = probes.get_probes("faces", SIZE)
-    real, _ = procedural.load("faces", 300, seed=report.REAL_SEEDS[0], size=SIZE)
-    second, _ = procedural.load("faces", 300, seed=report.REAL_SEEDS[1], size=SIZE)
+    real, _ = procedural.load("faces", 300, seed=scoring.REAL_SEEDS[0], size=SIZE)
+    second, _ = procedural.load("faces", 300, seed=scoring.REAL_SEEDS[1], size=SIZE)
     blurred = np.stack([np.stack([gaussian_filter(im[..., c].astype(float), 1.0,
                                                   mode="mirror", truncate=3.0)
                                   for c in range(3)], -1) for im in second])

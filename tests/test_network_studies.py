@@ -1,4 +1,4 @@
-"""Chapter 6's experiments end to end (dcgan_tf.internals) on a tiny untrained DCGAN."""
+"""Chapter 6's experiments end to end (dcgan_tf.studies.network_studies) on a tiny untrained DCGAN."""
 
 import json
 
@@ -6,9 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from dcgan_tf import internals, procedural
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.gan import DCGAN
+from dcgan_tf.groundtruth import procedural
+from dcgan_tf.studies import network_studies
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +19,7 @@ def gan():
 
 
 def test_guided_study_shares_are_the_masks_of_the_chosen_images(gan):
-    study = internals.guided_study(gan, n_images=24, channels=range(2), k=3)
+    study = network_studies.guided_study(gan, n_images=24, channels=range(2), k=3)
     assert set(study["results"]) == {"trained", "random"}
     # An independent count: energy in the mask over energy in the image, per unit.
     units, grads = study["results"]["trained"]
@@ -34,20 +35,20 @@ def test_guided_study_shares_are_the_masks_of_the_chosen_images(gan):
         np.std(per_image, ddof=1) / np.sqrt(len(per_image)))
     # The random D is a different network, and the same one on every call (seeded).
     assert not np.allclose(grads[0], study["results"]["random"][1][0])
-    again = internals.guided_study(gan, n_images=24, channels=range(2), k=3)
+    again = network_studies.guided_study(gan, n_images=24, channels=range(2), k=3)
     np.testing.assert_allclose(again["results"]["random"][1][0],
                                study["results"]["random"][1][0], rtol=1e-5, atol=1e-8)
 
 
 def test_guided_study_images_are_fresh_rooms(gan):
-    study = internals.guided_study(gan, n_images=8, channels=range(1), k=2)
-    images, _ = procedural.load("rooms", 8, seed=internals.IMAGE_SEED, size=32)
+    study = network_studies.guided_study(gan, n_images=8, channels=range(1), k=2)
+    images, _ = procedural.load("rooms", 8, seed=network_studies.IMAGE_SEED, size=32)
     np.testing.assert_array_equal(study["images"], images)
 
 
 def test_boxed_draws_each_outline_and_nothing_else():
     images = np.zeros((2, 12, 12, 3), np.uint8)
-    out = internals.boxed(images, {0: [[2, 3, 6, 8]], 1: []})
+    out = network_studies.boxed(images, {0: [[2, 3, 6, 8]], 1: []})
     red = out[0, ..., 0] == 255
     expected = np.zeros((12, 12), bool)
     expected[3:8, 2:6] = True
@@ -60,30 +61,30 @@ def test_find_windows_with_hand_drawn_boxes(gan, tmp_path):
     boxes = {str(i): [[4, 4, 16, 16]] for i in range(6)} | {"6": []}
     path = tmp_path / "boxes.json"
     path.write_text(json.dumps(boxes))
-    found = internals.find_windows(gan, box_samples=8, boxes_file=path)
+    found = network_studies.find_windows(gan, box_samples=8, boxes_file=path)
     assert found.segmenter_iou is None and found.samples_with_boxes == 6
     n_maps = gan.generator.get_layer("act2").output.shape[-1]
     assert found.layer == "act2" and found.n_maps == n_maps and len(found.weights) == n_maps
     np.testing.assert_array_equal(found.maps, np.flatnonzero(found.weights > 0))
     assert found.images.shape == (8, 32, 32, 3) and found.images.dtype == np.uint8
-    internals.windows_figure(found, tmp_path / "maps.png")
+    network_studies.windows_figure(found, tmp_path / "maps.png")
     assert (tmp_path / "maps.png").stat().st_size > 1000
 
 
 def test_no_box_means_no_maps_and_no_drop(gan, tmp_path):
     path = tmp_path / "none.json"
     path.write_text(json.dumps({"0": [], "1": []}))
-    found = internals.find_windows(gan, box_samples=2, boxes_file=path)
+    found = network_studies.find_windows(gan, box_samples=2, boxes_file=path)
     assert len(found.maps) == 0 and found.samples_with_boxes == 0
     with pytest.raises(ValueError, match="no window maps"):
-        internals.drop_study(gan, found)
-    res = internals.results_json({"shares": {}}, found, None)
+        network_studies.drop_study(gan, found)
+    res = network_studies.results_json({"shares": {}}, found, None)
     assert res["windows"]["note"] == "no window boxes on any sample"
 
 
 def test_drop_variants_render_the_first_measured_z(gan):
     drop = {"maps": [0, 1], "control_maps": [2, 3]}
-    v = internals.drop_variants(gan, drop, k=3)
+    v = network_studies.drop_variants(gan, drop, k=3)
     assert list(v) == ["original", "windows dropped", "random dropped"]
     assert all(x.shape == (3, 32, 32, 3) for x in v.values())
     assert not np.array_equal(v["original"], v["windows dropped"])
@@ -110,23 +111,23 @@ def _results(with_drop=True):
 
 
 def test_summary_reports_every_number():
-    text = internals.summary(_results())
+    text = network_studies.summary(_results())
     for piece in ("| trained | 0.400 ± 0.098 | 0.100 |", "IoU on fresh rooms: 0.625",
                   "7 of 32", "| windows dropped | 0.500 | 0.0120 | 0.250 | 0.750 | 0.125 |",
                   "+0.062", "Bed: not measured",
                   "| random dropped, 5 draws (mean ± sd) | 0.500 ± 0.010 | 0.0120 ± 0.0100 |",
                   "| 2 | 0.250 | 0.500 ± 0.125 | 0.0100 | 0.0200 |"):
         assert piece in text
-    assert "No drop measured: no window boxes" in internals.summary(_results(False))
+    assert "No drop measured: no window boxes" in network_studies.summary(_results(False))
     hand = _results()
     hand["windows"]["segmenter_iou"] = None
-    assert "IoU on fresh rooms: hand-drawn boxes" in internals.summary(hand)
+    assert "IoU on fresh rooms: hand-drawn boxes" in network_studies.summary(hand)
 
 
 def test_figures_write_pngs(tmp_path):
     res = _results()
-    internals.share_figure(res["guided"], tmp_path / "shares.png")
-    internals.rates_figure(res["windows"], tmp_path / "rates.png")
+    network_studies.share_figure(res["guided"], tmp_path / "shares.png")
+    network_studies.rates_figure(res["windows"], tmp_path / "rates.png")
     assert all((tmp_path / f).stat().st_size > 1000 for f in ("shares.png", "rates.png"))
 
 
@@ -141,7 +142,7 @@ def test_benchmark_smoke_writes_every_output(load_benchmark, tmp_path, monkeypat
 
 
 def test_rooms_figure_writes_png(gan, tmp_path):
-    internals.rooms_figure(gan, k=3, path=tmp_path / "rooms.png")
+    network_studies.rooms_figure(gan, k=3, path=tmp_path / "rooms.png")
     assert (tmp_path / "rooms.png").stat().st_size > 1000
 
 
@@ -155,46 +156,48 @@ class _MeanProbe:
 
 
 def test_drop_study_spreads_the_control_over_draws(gan, monkeypatch):
-    from dcgan_tf import forgetting, probes
+    from dcgan_tf.groundtruth import probes
+    from dcgan_tf.studies import window_removal
 
     monkeypatch.setattr(probes, "get_probes", lambda *a, **k: _MeanProbe())
-    found = internals.WindowSearch(np.zeros((1, 100)), np.zeros((1, 32, 32, 3), np.uint8),
+    found = network_studies.WindowSearch(np.zeros((1, 100)), np.zeros((1, 32, 32, 3), np.uint8),
                                    {0: [[0, 0, 4, 4]]}, np.array([0, 1]), np.ones(8), "act2",
                                    8, None)
-    drop = internals.drop_study(gan, found, n=16, controls=3)
+    drop = network_studies.drop_study(gan, found, n=16, controls=3)
     c = drop["controls"]
     assert c["draws"] == 3
     # An independent recount of the three control draws (seeds 1, 2, 3).
-    z = internals.sample_prior(16, 100, gan.cfg.z_prior, internals.DROP_SEED)
-    rates = [float(np.mean(_MeanProbe().predict(forgetting.render_variants(
-        gan.generator, z, [0, 1], forgetting.random_maps(8, 2, s))["random dropped"])["window"]
+    z = network_studies.sample_prior(16, 100, gan.cfg.z_prior, network_studies.DROP_SEED)
+    rates = [float(np.mean(_MeanProbe().predict(window_removal.render_variants(
+        gan.generator, z, [0, 1], window_removal.random_maps(8, 2, s))["random dropped"])["window"]
         > 0.5)) for s in (1, 2, 3)]
     assert c["window_rate"]["mean"] == pytest.approx(np.mean(rates))
     assert c["window_rate"]["sd"] == pytest.approx(np.std(rates, ddof=1))
     assert drop["variants"]["random dropped"]["window_rate"] == pytest.approx(rates[0])
-    internals.rates_figure(drop)  # draws the spread as error bars
+    network_studies.rates_figure(drop)  # draws the spread as error bars
 
 
 def test_dose_response_drops_the_strongest_maps_first(gan, monkeypatch):
-    from dcgan_tf import forgetting, probes
+    from dcgan_tf.groundtruth import probes
+    from dcgan_tf.studies import window_removal
 
     monkeypatch.setattr(probes, "get_probes", lambda *a, **k: _MeanProbe())
     weights = np.array([0.1, -1.0, 0.9, 0.5, -0.2, 0.3, -0.4, -0.5])
-    found = internals.WindowSearch(np.zeros((1, 100)), np.zeros((1, 32, 32, 3), np.uint8),
+    found = network_studies.WindowSearch(np.zeros((1, 100)), np.zeros((1, 32, 32, 3), np.uint8),
                                    {0: [[0, 0, 4, 4]]}, np.flatnonzero(weights > 0), weights,
                                    "act2", 8, None)
-    rows = internals.dose_response(gan, found, ks=(1, 2, 9), n=12, controls=2)
+    rows = network_studies.dose_response(gan, found, ks=(1, 2, 9), n=12, controls=2)
     assert [r["k"] for r in rows] == [1, 2, 4]  # 9 is capped at the 4 window maps
-    z = internals.sample_prior(12, 100, gan.cfg.z_prior, internals.DROP_SEED)
+    z = network_studies.sample_prior(12, 100, gan.cfg.z_prior, network_studies.DROP_SEED)
     # k = 2 drops maps 2 and 3 (weights 0.9 and 0.5), not the first two indices.
-    expected = forgetting.object_stats(_MeanProbe().predict(forgetting.render_variants(
+    expected = window_removal.object_stats(_MeanProbe().predict(window_removal.render_variants(
         gan.generator, z, [2, 3], [0])["windows dropped"]))
     assert rows[1]["window_maps_window_area"] == pytest.approx(expected["window_area"])
-    internals.dose_figure(rows, {"window_rate": 0.5, "window_area": 0.05})
+    network_studies.dose_figure(rows, {"window_rate": 0.5, "window_area": 0.05})
 
 
 def test_guided_study_traces_any_layer(gan):
-    study = internals.guided_study(gan, n_images=8, channels=range(1), k=2, layer="act1")
+    study = network_studies.guided_study(gan, n_images=8, channels=range(1), k=2, layer="act1")
     units, grads = study["results"]["trained"]
     assert {u.layer for u in units[0]} == {"act1"} and grads[0].shape == (2, 32, 32, 3)
 
@@ -202,11 +205,11 @@ def test_guided_study_traces_any_layer(gan):
 def test_write_box_samples_are_the_rooms_find_windows_boxes(gan, tmp_path):
     from PIL import Image
 
-    paths = internals.write_box_samples(gan, 3, tmp_path / "to_box")
+    paths = network_studies.write_box_samples(gan, 3, tmp_path / "to_box")
     assert [p.name for p in paths] == ["sample_0000.png", "sample_0001.png", "sample_0002.png"]
     boxes = tmp_path / "boxes.json"
     boxes.write_text(json.dumps({"0": [], "1": [], "2": []}))
-    found = internals.find_windows(gan, box_samples=3, boxes_file=boxes)
+    found = network_studies.find_windows(gan, box_samples=3, boxes_file=boxes)
     big = np.asarray(Image.open(paths[1]))
     assert big.shape == (256, 256, 3)  # 8 times the 32x32 sample
     np.testing.assert_array_equal(big[::8, ::8], found.images[1])

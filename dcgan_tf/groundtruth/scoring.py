@@ -3,7 +3,8 @@
 The main job (`python -m dcgan_tf train`) ends with this report. It answers two questions
 with numbers instead of by eye:
 
-* How close are the samples to the data? The probe Frechet distance (see dcgan_tf.probes)
+* How close are the samples to the data? The probe Frechet distance (see
+dcgan_tf.groundtruth.probes)
   of generated vs held-out real images, next to the same distance for an untrained
   generator (the ceiling) and for a second real draw (the floor: a finite sample is never
   at zero).
@@ -15,7 +16,6 @@ with numbers instead of by eye:
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,14 +23,16 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcgan_tf import checkpoint, probes, procedural
-from dcgan_tf.callbacks import append_csv, keep_rows, read_rows
-from dcgan_tf.fileio import write_text
-from dcgan_tf.latent import render
+from dcgan_tf import checkpoint, seeds
+from dcgan_tf.fileio import write_json
+from dcgan_tf.groundtruth import probes, procedural
+from dcgan_tf.inference import render
+from dcgan_tf.metrics import frechet_distance
+from dcgan_tf.runlog import append_rows, keep_rows, read_rows
 from dcgan_tf.train import fixed_noise, load_run
 
-REAL_SEEDS = (9_001, 9_002)  # held-out draws: neither the GAN's (0, 1) nor the probes' seeds
-NOISE_SEED = 12_345  # the latent vectors of the scored samples
+REAL_SEEDS = seeds.SCORING_REAL  # held-out real draws (dcgan_tf.seeds)
+NOISE_SEED = seeds.SCORING_NOISE  # the latent vectors of the scored samples
 SCORES_FILE = "scores.csv"  # ScoreLog's per-epoch scores in a run folder
 
 
@@ -102,7 +104,7 @@ class Scorer:
 
     def fd(self, images) -> float:
         """Probe Frechet distance of `images` to the held-out real draw."""
-        return probes.frechet_distance(self.probe.features(images), self.real_features)
+        return frechet_distance(self.probe.features(images), self.real_features)
 
     def rates(self, images) -> dict[str, float]:
         """Share of `images` in which the probes see each binary attribute."""
@@ -131,7 +133,7 @@ def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
         fd_real_vs_real=scorer.fd(real2),
         rates_generated=scorer.rates(fake), rates_real=scorer.rates(scorer.real),
         fd_trained_plain=scorer.fd(scorer.images(gan, plain=True)) if gan.g_ema else None)
-    write_text(run_dir / "report.json", json.dumps(asdict(report), indent=1) + "\n")
+    write_json(run_dir / "report.json", asdict(report))
     return report
 
 
@@ -174,7 +176,7 @@ class ScoreLog(keras.callbacks.Callback):
         if self.model.g_ema is not None:
             row["fd_plain"] = self.scorer.fd(self.scorer.images(self.model, plain=True))
         row["train_seconds"] = round(self.seconds, 3)
-        append_csv(self.path, [row], list(row))
+        append_rows(self.path, [row], list(row))
 
 
 def _last_seconds(path: Path) -> float:

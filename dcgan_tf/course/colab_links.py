@@ -2,7 +2,7 @@
 
 Point the notebooks at your own copy (a GitHub fork: Colab opens notebooks from GitHub) with
 
-    python -m dcgan_tf.colab_links --repo https://github.com/YOU/dcgan-tf [--branch main]
+    python -m dcgan_tf.course.colab_links --repo https://github.com/YOU/dcgan-tf [--branch main]
 
 It rewrites REPO and BRANCH below, every notebook's badge and every set-up cell;
 `--check` only reports the notebooks that disagree (tests/test_course.py runs it).
@@ -11,12 +11,11 @@ It rewrites REPO and BRANCH below, every notebook's badge and every set-up cell;
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
 
-from dcgan_tf.fileio import write_text
+from dcgan_tf.fileio import read_json, write_json, write_text
 
 REPO = "https://github.com/dcgan-tf/dcgan-tf"
 BRANCH = "main"
@@ -44,7 +43,7 @@ if "google.colab" in sys.modules:  # Colab: fetch the kit, install it over Colab
     %pip install -q "opencv-python-headless<5"
     sys.path.insert(0, KIT)
 
-import dcgan_tf  # before TensorFlow, so its CPU speed-up applies (see README)"""
+import dcgan_tf.groundtruth  # the kit and its drawn data sets, before TensorFlow (README)"""
 
 
 def parse_repo(repo: str) -> tuple[str, str]:
@@ -74,7 +73,7 @@ def _source(cell) -> str:
 
 def problems(notebook: Path, repo: str = REPO, branch: str = BRANCH) -> list[str]:
     """What in one notebook disagrees with repo and branch (empty: all agrees)."""
-    cells = json.loads(notebook.read_text())["cells"]
+    cells = read_json(notebook)["cells"]
     found = _BADGE.findall(_source(cells[0])) if cells else []
     out = []
     if found != [badge_url(notebook.name, repo, branch)]:
@@ -83,26 +82,26 @@ def problems(notebook: Path, repo: str = REPO, branch: str = BRANCH) -> list[str
     code = [c for c in cells if c["cell_type"] == "code"]
     if not code or _source(code[0]) != setup_cell(repo, branch):
         out.append(f"{notebook}: the first code cell is not the set-up cell of "
-                   "dcgan_tf.colab_links.setup_cell()")
+                   "dcgan_tf.course.colab_links.setup_cell()")
     return out
 
 
 def rewrite(root: Path, repo: str, branch: str = BRANCH) -> list[Path]:
     """Point the badges, set-up cells and this module of the checkout at root to repo."""
     parse_repo(repo)
-    module = root / "dcgan_tf" / "colab_links.py"
+    module = root / "dcgan_tf" / "course" / "colab_links.py"
     text = module.read_text()
     text = re.sub(r'^REPO = ".*"$', f'REPO = "{repo}"', text, count=1, flags=re.M)
     text = re.sub(r'^BRANCH = ".*"$', f'BRANCH = "{branch}"', text, count=1, flags=re.M)
     write_text(module, text)
     changed = [module]
     for path in notebooks(root):
-        nb = json.loads(path.read_text())
+        nb = read_json(path)
         first = _BADGE.sub(badge_url(path.name, repo, branch), _source(nb["cells"][0]))
         nb["cells"][0]["source"] = first.splitlines(keepends=True)
         code = next(c for c in nb["cells"] if c["cell_type"] == "code")
         code["source"] = setup_cell(repo, branch).splitlines(keepends=True)
-        write_text(path, json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+        write_json(path, nb)
         changed.append(path)
     return changed
 
@@ -113,11 +112,11 @@ def notebooks(root: Path) -> list[Path]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dcgan_tf.colab_links",
+    parser = argparse.ArgumentParser(prog="python -m dcgan_tf.course.colab_links",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--repo", help=f"https://github.com/OWNER/NAME (now {REPO})")
     parser.add_argument("--branch", default=None, help=f"branch to open (now {BRANCH})")
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1],
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[2],
                         help="the checkout to rewrite (default: this one)")
     parser.add_argument("--check", action="store_true", help="only report disagreements")
     args = parser.parse_args(argv)

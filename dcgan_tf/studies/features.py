@@ -2,7 +2,7 @@
 
 The paper's recipe: take every conv layer of D after its activation, max-pool each to a 4x4
 grid, flatten and concatenate them; a linear L2-SVM on that vector classifies the images
-(dcgan_tf.linear_eval). Two details matter and are easy to get wrong:
+(dcgan_tf.studies.linear_eval). Two details matter and are easy to get wrong:
 
 * BatchNorm runs in inference mode with statistics that describe the training set: the
   mean of the per-batch statistics over it, as the authors computed them. The moving
@@ -23,8 +23,9 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from dcgan_tf.data import batches, to_model_range
+from dcgan_tf.data import to_model_range
 from dcgan_tf.fileio import atomic_path
+from dcgan_tf.inference import batches
 
 GRID = 4  # every layer's maps are max-pooled to GRID x GRID, as in the paper
 

@@ -1,6 +1,6 @@
 """Attribute probes: small CNNs that read the known factors back out of procedural images.
 
-The paper judged its latent-space experiments by eye. With dcgan_tf.procedural every
+The paper judged its latent-space experiments by eye. With dcgan_tf.groundtruth.procedural every
 training image has known factors, so a small classifier trained on fresh procedural data
 can score what a generator draws: "does this sample smile?", "is there still a window?".
 
@@ -22,18 +22,20 @@ reader on a labelled data set instead (CelebA's Smiling, Eyeglasses, Male and a 
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
 
-from dcgan_tf import fileio, procedural
+from dcgan_tf import fileio, seeds
+from dcgan_tf.groundtruth import procedural
+from dcgan_tf.inference import in_batches
+from dcgan_tf.metrics import frechet_distance
 
 PROBE_VERSION = 1  # bump when the architecture or the training recipe changes
-TRAIN_SEED = 7_001  # probe training data; well away from the GAN's seeds (0, 1)
-VAL_SEED = 7_002  # the held-out draw whose scores are stored beside the model
+TRAIN_SEED = seeds.PROBE_TRAIN  # probe training data
+VAL_SEED = seeds.PROBE_VAL  # the held-out draw whose scores are stored beside the model
 
 # name -> ("binary" | "regression" | number of classes, target scale for regressions)
 HEADS = {
@@ -178,7 +180,7 @@ class Probes:
         x = to_model_input(images, self.size)
         if len(x) == 0:
             raise ValueError("no images to probe")
-        return model.predict(x, batch_size=batch_size, verbose=0)
+        return in_batches(lambda b: model(b, training=False), x, batch_size)
 
     def predict(self, images, batch_size: int = 256) -> dict[str, np.ndarray]:
         """Per factor: probability (binary), class probabilities (n, k) or the value.
@@ -274,14 +276,14 @@ def get_probes(name: str, size: int = 64, verbose: int | str = "auto") -> Probes
     if path.exists():
         try:
             model = keras.models.load_model(path)
-            scores = json.loads(scores_path.read_text()) if scores_path.exists() else {}
+            scores = fileio.read_json(scores_path, default={})
             probes = Probes(name, size, model, scores)
         except Exception as err:  # a damaged cache file: say so, train again
             warnings.warn(f"{path}: unreadable probe cache ({err}); training again",
                           stacklevel=2)
     if probes is None:
         probes = train_probes(name, size, verbose=verbose)
-        fileio.write_text(scores_path, json.dumps(probes.scores, indent=1) + "\n")
+        fileio.write_json(scores_path, probes.scores)
         with fileio.atomic_path(path, suffix=".keras") as tmp:  # Keras insists on .keras
             probes.model.save(tmp)  # the model last: its presence means "cache complete"
     _LOADED[key] = probes
@@ -296,7 +298,7 @@ LABEL_PROBE_VERSION = 1  # bump when train_label_probe's network or recipe chang
 def _label_targets(labels: dict, names) -> dict:
     """Float targets per name from a labelled example; "yaw" is derived from CelebA landmarks:
     the nose's offset from the eyes' midpoint in eye distances (< 0: looks to the image left,
-    the sign convention of dcgan_tf.procedural)."""
+    the sign convention of dcgan_tf.groundtruth.procedural)."""
     import tensorflow as tf
 
     out = {}
@@ -329,10 +331,7 @@ class LabelProbe:
         x = to_model_input(images, self.model.input.shape[1])
         if len(x) == 0:
             raise ValueError("no images to probe")
-        outs = [model(x[i:i + batch], training=False) for i in range(0, len(x), batch)]
-        if isinstance(outs[0], dict):
-            return {k: np.concatenate([np.asarray(o[k]) for o in outs]) for k in outs[0]}
-        return np.concatenate([np.asarray(o) for o in outs])
+        return in_batches(lambda b: model(b, training=False), x, batch)
 
     def predict(self, images) -> dict:
         return {k: v[:, 0] for k, v in self._run(self.model, images).items()}
@@ -407,63 +406,6 @@ def train_label_probe(source="tfds:celeb_a", names=("Smiling", "Eyeglasses", "Ma
         with fileio.atomic_path(path, suffix=".keras") as tmp:  # Keras insists on .keras
             model.save(tmp)
     return LabelProbe(model, names)
-
-
-# --------------------------------------------------------------------------- Frechet distance
-
-
-def frechet_from_stats(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
-    """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2).
-
-    |mu1 - mu2|^2 + Tr(sigma1 + sigma2 - 2 (sigma1 sigma2)^(1/2)). The matrix square root
-    can pick up tiny imaginary parts from rounding: they are dropped. If the product is
-    singular (a feature that never fires has zero variance), not finite, or its root has
-    imaginary parts that are not tiny, eps is added to both diagonals and it is tried again.
-    """
-    from scipy import linalg
-
-    mu1, mu2 = np.atleast_1d(np.asarray(mu1, np.float64)), np.atleast_1d(np.asarray(mu2,
-                                                                                   np.float64))
-    s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2,
-                                                                                    np.float64))
-    if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
-        raise ValueError(f"mismatched statistics: means {mu1.shape}, {mu2.shape}; "
-                         f"covariances {s1.shape}, {s2.shape}")
-    diff = mu1 - mu2
-
-    def root(a, b):
-        with warnings.catch_warnings():  # a singular product (dead features): use eps
-            warnings.simplefilter("error", linalg.LinAlgWarning)
-            try:
-                r = linalg.sqrtm(a @ b)
-            except linalg.LinAlgWarning:
-                return None, False
-        ok = np.all(np.isfinite(r))
-        if ok and np.iscomplexobj(r):
-            ok = np.max(np.abs(r.imag)) <= 1e-3 * max(1.0, np.max(np.abs(r.real)))
-            r = r.real
-        return r, ok
-
-    covmean, ok = root(s1, s2)
-    if not ok:
-        offset = np.eye(len(s1)) * eps
-        covmean, ok = root(s1 + offset, s2 + offset)
-        if not ok:
-            raise ValueError("Frechet distance: the covariance product has no usable real "
-                             "square root (too few samples for the feature dimension?)")
-    fd = diff @ diff + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
-    return float(max(fd, 0.0))
-
-
-def frechet_distance(feats_a, feats_b) -> float:
-    """Frechet distance between Gaussians fitted to two feature sets (n, d)."""
-    a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
-    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"expected two (n, d) feature arrays, got {a.shape} and {b.shape}")
-    if min(len(a), len(b)) < 2:
-        raise ValueError("need at least two samples per set for a covariance")
-    return frechet_from_stats(a.mean(0), np.cov(a, rowvar=False),
-                              b.mean(0), np.cov(b, rowvar=False))
 
 
 def probe_fd(probes: Probes, images_a, images_b) -> float:
