@@ -40,19 +40,18 @@ from dcgan_tf.course.runs import rooms_run
 from dcgan_tf.fileio import write_json, write_text
 from dcgan_tf.paths import runs_dir
 from dcgan_tf.studies import guided, network_studies, window_removal
+from dcgan_tf.train import train_or_load
 
 
 def _load_gan(args, out: Path):
-    from dcgan_tf.train import train_or_load
-
     if args.smoke:  # a tiny model on a few hundred rooms: shows the pipeline, not results
         cfg = DCGANConfig(resolution=32, width=8, batch_size=32, epochs=1)
-        return train_or_load(cfg, "rooms:256", out / "smoke_run", verbose=0)
+        return train_or_load(cfg, "rooms:256", out / "smoke_run", progress=False)
     cfg, source, folder = rooms_run(args.profile)
     if args.epochs and args.epochs != cfg.epochs:  # the harder setting: a longer-trained run
         cfg, folder = cfg.replace(epochs=args.epochs), f"{folder}_{args.epochs}ep"
     print(f"rooms run: runs/{folder} ({cfg.epochs} epochs on {source})")
-    return train_or_load(cfg, source, runs_dir() / folder, verbose=0)
+    return train_or_load(cfg, source, runs_dir() / folder, progress=False)
 
 
 def run(gan, args, out: Path) -> dict:

@@ -34,17 +34,19 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from dcgan_tf import checkpoint  # noqa: E402
+from dcgan_tf.config import InputError  # noqa: E402
+from dcgan_tf.data import load_images  # noqa: E402
+# get_probes is looked up per call (tests replace it), so the module is imported.
+from dcgan_tf.groundtruth import probes as probes_module  # noqa: E402
 from dcgan_tf.studies.latent_measures import measure, paper_problems  # noqa: E402
 from dcgan_tf.train import ARRAY, load_run, recorded_source  # noqa: E402
+
+# After the kit, which sets TensorFlow's CPU options before TensorFlow loads.
+import tensorflow as tf  # noqa: E402
 
 
 def reference_images(run_dir, cfg, n: int):
     """The first n training images of the run's recorded source, uint8 as G draws them."""
-    import tensorflow as tf
-
-    from dcgan_tf.config import InputError
-    from dcgan_tf.data import load_images
-
     source = recorded_source(run_dir)
     if source is None:
         sys.exit(f"{run_dir}: no data.json records what this run trained on, so there are "
@@ -77,10 +79,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
 
-    from dcgan_tf.groundtruth.probes import HEADS, get_probes
-
     needed = {f for sums in paper_problems().values() for c in sums for f in c} | {"yaw"}
-    missing = sorted(needed - set(HEADS[args.probes]))
+    missing = sorted(needed - set(probes_module.HEADS[args.probes]))
     if missing:
         ap.error(f"the {args.probes} probes have no {', '.join(missing)}: the paper's sums "
                  "and the turn are scored by the faces probes (--probes faces)")
@@ -91,7 +91,7 @@ def main(argv=None):
           f"{cfg.batch_size}, {checkpoint.saved_epoch(args.run)} epochs trained, prior "
           f"{cfg.z_prior}; seed {args.seed}")
     real = reference_images(args.run, cfg, args.reference)
-    probes = get_probes(args.probes, cfg.resolution)
+    probes = probes_module.get_probes(args.probes, cfg.resolution)
     print(measure(gan, probes, seed=args.seed, n=args.n, pool=args.pool, trials=args.trials,
                   turn_vectors=args.turn_vectors, turn_z=args.turn_z, tol=args.tol,
                   walks=args.walks, steps=args.steps, reference=real))

@@ -20,7 +20,7 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from dcgan_tf.groundtruth import procedural  # noqa: E402
+from dcgan_tf.groundtruth import probes, procedural  # noqa: E402
 
 
 def load_average() -> str:
@@ -50,12 +50,11 @@ def bench_probes(size: int) -> None:
     """Train both probes from an empty cache, as CI does, and report time and scores."""
     with tempfile.TemporaryDirectory() as cache:
         os.environ["DCGAN_CACHE"] = cache
-        from dcgan_tf.groundtruth import probes
 
         total = 0.0
         for name in procedural.NAMES:
             start = time.perf_counter()
-            p = probes.get_probes(name, size, verbose=0)
+            p = probes.get_probes(name, size, progress=False)
             seconds = time.perf_counter() - start
             total += seconds
             scores = ", ".join(f"{k} {v:.3f}" for k, v in p.scores.items()

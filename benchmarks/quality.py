@@ -30,11 +30,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 import numpy as np  # noqa: E402
 
+from dcgan_tf import plots  # noqa: E402
 from dcgan_tf.config import DCGANConfig, InputError  # noqa: E402
 from dcgan_tf.fileio import write_text  # noqa: E402
-from dcgan_tf.groundtruth import scoring
+from dcgan_tf.groundtruth import procedural, scoring  # noqa: E402
 from dcgan_tf.paths import runs_dir  # noqa: E402
 from dcgan_tf.studies import ablation  # noqa: E402
+from dcgan_tf.train import load_run  # noqa: E402
 
 # Overrides of the small profile; each names every knob it sets, so a variant means the
 # same whatever the profile's defaults become. Each is trained past the profile's 10 epochs
@@ -107,10 +109,6 @@ def ruler_markdown(points: dict[str, float]) -> str:
 def compare_figure(runs: dict[str, str], path, k: int = 12) -> None:
     """Real faces, then each run's samples for the same z (its sampler: the weight
     average when it has one, else its plain G), with each run's probe FD on 2,000."""
-    from dcgan_tf import plots
-    from dcgan_tf.groundtruth import procedural
-    from dcgan_tf.train import load_run
-
     gans = {label: load_run(run) for label, run in runs.items()}
     cfg = next(iter(gans.values())).cfg
     scorer = scoring.Scorer(cfg, "faces", 2_000)

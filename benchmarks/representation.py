@@ -25,12 +25,15 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from dcgan_tf.config import PROFILES, InputError, profile_name  # noqa: E402
+import numpy as np  # noqa: E402
+
+from dcgan_tf.config import PROFILES, DCGANConfig, InputError, profile_name  # noqa: E402
 from dcgan_tf.course import runs  # noqa: E402
 from dcgan_tf.fileio import write_text  # noqa: E402
+from dcgan_tf.models import build_discriminator  # noqa: E402
 from dcgan_tf.paths import runs_dir  # noqa: E402
 from dcgan_tf.runlog import read_rows  # noqa: E402
-from dcgan_tf.studies import representation  # noqa: E402
+from dcgan_tf.studies import features, linear_eval, representation  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -89,12 +92,6 @@ def _peak_mb() -> float:
 
 def memory_check(n: int, out: str) -> int:
     """SVHN-sized extraction: features go to a float16 file, never into RAM all at once."""
-    import numpy as np
-
-    from dcgan_tf.config import DCGANConfig
-    from dcgan_tf.models import build_discriminator
-    from dcgan_tf.studies import features, linear_eval
-
     cfg = DCGANConfig.profile("full", resolution=32)
     images = np.random.default_rng(0).integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
     labels = np.arange(n) % 10

@@ -33,6 +33,8 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
+from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
+    convert_variables_to_constants_v2)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from dcgan_tf.config import DCGANConfig  # noqa: E402
@@ -59,8 +61,6 @@ def forward_flops(model: keras.Model) -> int:
 
 def profiler_flops(model: keras.Model) -> int:
     """TensorFlow's own FLOP count of one forward pass per example (independent check)."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-
     spec = tf.TensorSpec((1, *model.input.shape[1:]), tf.float32)
     fn = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
     graph = convert_variables_to_constants_v2(fn).graph

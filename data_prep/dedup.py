@@ -28,7 +28,12 @@ from tqdm.auto import tqdm
 
 from data_prep.decode import load_rgb
 from data_prep.manifest import Manifest, NothingSucceeded
+from dcgan_tf.train import keras_verbose
+from dcgan_tf.config import InputError
 from dcgan_tf.fileio import write_bytes, write_json
+
+# After dcgan_tf, which sets TensorFlow's CPU options before TensorFlow loads.
+import keras
 
 METHODS = ("ae", "phash", "exact")
 # Largest RMS difference of standardised thumbnails for a near duplicate. Measured on
@@ -84,8 +89,6 @@ def standardise(x: np.ndarray) -> np.ndarray:
 def build_autoencoder(code_size: int = 128, noise: float = 0.3, dropout: float = 0.2,
                       input_size: int = 3072, seed: int = 0):
     """The paper's de-noising, dropout-regularised ReLU autoencoder: (model, encoder)."""
-    import keras
-
     keras.utils.set_random_seed(seed)
     x = keras.Input((input_size,), name="pixels")
     noisy = keras.layers.GaussianNoise(noise, name="corrupt")(x)  # de-noising: clean target
@@ -98,10 +101,11 @@ def build_autoencoder(code_size: int = 128, noise: float = 0.3, dropout: float =
 
 
 def train_autoencoder(x: np.ndarray, epochs: int = 50, batch_size: int = 64, seed: int = 0,
-                      verbose: int = 0):
+                      progress: bool = False):
     """Fit the autoencoder to standardised crops x (N, 3072); returns (model, encoder)."""
     model, encoder = build_autoencoder(input_size=x.shape[1], seed=seed)
-    model.fit(x, x, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
+    model.fit(x, x, epochs=epochs, batch_size=batch_size, shuffle=True,
+              verbose=keras_verbose(progress))
     return model, encoder
 
 
@@ -184,7 +188,7 @@ class Features:
 
     def __init__(self, method: str = "ae"):
         if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+            raise InputError(f"method must be one of {METHODS}, got {method!r}")
         self.method = method
         self.keys: list[str] = []
         self.thumbs: list[np.ndarray] = []
@@ -328,7 +332,7 @@ def dedup(work, method: str = "ae", *, epochs: int = 50, threshold: float = 0.5,
     Safe to re-run: it always looks at every crop, and the newest records win.
     """
     if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
     manifest = Manifest(work)
     crops = kept_crops(manifest)
     if not crops:

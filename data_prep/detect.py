@@ -30,6 +30,7 @@ import numpy as np
 
 from data_prep.decode import MAX_PIXELS, BadImage, load_rgb
 from data_prep.manifest import Manifest, run_all
+from dcgan_tf.config import InputError
 from dcgan_tf.fileio import write_bytes
 
 HAAR_FILE = "haarcascade_frontalface_default.xml"
@@ -59,13 +60,13 @@ class DetectConfig:
 
     def __post_init__(self):
         if self.detector not in ("haar", "yunet"):
-            raise ValueError(f"detector must be 'haar' or 'yunet', got {self.detector!r}")
+            raise InputError(f"detector must be 'haar' or 'yunet', got {self.detector!r}")
         if self.size not in (64, 128):
-            raise ValueError(f"size must be 64 or 128, got {self.size}")
+            raise InputError(f"size must be 64 or 128, got {self.size}")
         if self.pad not in PADS:
-            raise ValueError(f"pad must be one of {sorted(PADS)}, got {self.pad!r}")
+            raise InputError(f"pad must be one of {sorted(PADS)}, got {self.pad!r}")
         if self.min_size < 1 or not 0 <= self.margin <= 2 or not 0 <= self.max_padding <= 1:
-            raise ValueError("min_size must be >= 1, margin in [0, 2], max_padding in [0, 1]")
+            raise InputError("min_size must be >= 1, margin in [0, 2], max_padding in [0, 1]")
 
     def settings(self) -> dict:
         """Every setting, as recorded with each photo: a change means the photo is redone."""

@@ -26,6 +26,8 @@ import urllib.parse
 import urllib.request
 from typing import NamedTuple
 
+from dcgan_tf.config import InputError
+
 USER_AGENT = "dcgan-tf-data-prep/0.1 (course kit; +https://github.com/dcgan-tf/dcgan-tf)"
 SCHEMES = ("http", "https")
 RETRY_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -60,7 +62,7 @@ def check_args(**args) -> None:
     for name, value in args.items():
         kind, ok, rule = _RULES[name]
         if isinstance(value, bool) or not isinstance(value, kind) or not ok(value):
-            raise ValueError(f"{name}={value!r} must be {rule}")
+            raise InputError(f"{name}={value!r} must be {rule}")
 
 
 class _Budget:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
+from dcgan_tf.config import InputError
+
 try:  # several processes may append to one manifest; fcntl is POSIX-only
     import fcntl
 except ImportError:  # pragma: no cover - Windows: one writer at a time is the user's job
@@ -62,7 +64,7 @@ class Manifest:
         for rec in records:
             missing = {"step", "key", "status"} - set(rec)
             if missing:
-                raise ValueError(f"manifest record lacks {sorted(missing)}: {rec}")
+                raise InputError(f"manifest record lacks {sorted(missing)}: {rec}")
             out.append({"step": rec["step"], "key": rec["key"], "status": rec["status"],
                         "time": now, **rec})
         if not out:

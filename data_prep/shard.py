@@ -37,6 +37,9 @@ from data_prep.dedup import kept_crops, verdict
 from data_prep.manifest import Manifest, NothingSucceeded
 from dcgan_tf.fileio import atomic_path, read_json, write_bytes, write_json
 
+# After dcgan_tf, which sets TensorFlow's CPU options before TensorFlow loads.
+import tensorflow as tf
+
 SHARD_PATTERN = "shard-{:05d}-of-{:05d}-{}.tfrecord"  # index, count, set id
 SHARD_GLOB = "shard-*-of-*.tfrecord"  # any set's shards, older unnamed sets' too
 
@@ -65,8 +68,6 @@ def select(manifest: Manifest) -> tuple[list[dict], int]:
 
 def example(png: bytes, source: str, name: str, box) -> bytes:
     """One serialised tf.train.Example in the shard format above."""
-    import tensorflow as tf
-
     with Image.open(io.BytesIO(png)) as im:
         width, height = im.size
 
@@ -94,8 +95,6 @@ def shard(work, out=None, *, num_shards: int | None = None, per_shard: int = 500
 
     Re-running replaces the shards as a whole. Returns {"count", "files", "skipped"}.
     """
-    import tensorflow as tf
-
     manifest = Manifest(work)
     out = Path(out) if out is not None else manifest.root / "shards"
     crops, unchecked = select(manifest)
@@ -172,8 +171,6 @@ def shard_files(folder) -> list[Path]:
 
 def read_shards(folder) -> list[dict]:
     """Every record of a shard folder's set as a dict of plain Python values (for checks)."""
-    import tensorflow as tf
-
     spec = {
         "image/encoded": tf.io.FixedLenFeature([], tf.string),
         "image/sha256": tf.io.FixedLenFeature([], tf.string),

@@ -5,8 +5,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from data_prep import dedup
 from data_prep.decode import BadImage, load_rgb
+from data_prep.detect import crop_square, square
 from data_prep.manifest import Manifest
+from dcgan_tf.plots import new_figure, save_figure
 
 GREEN, RED = (40, 200, 60), (230, 40, 40)
 
@@ -76,8 +79,6 @@ def photos_with_boxes(work, pick=(), n: int = 6):
 def kept_crops(work, status: str | None = None) -> list[tuple[str, np.ndarray]]:
     """(crop path, pixels) of the kept crops; status="ok"/"duplicate" filters by dedup's
     verdict on the crop's current bytes."""
-    from data_prep import dedup
-
     m = Manifest(work)
     verdicts = m.latest("dedup")
     return [(c["crop"], load_rgb(m.resolve(c["crop"]))) for c in dedup.kept_crops(m)
@@ -86,8 +87,6 @@ def kept_crops(work, status: str | None = None) -> list[tuple[str, np.ndarray]]:
 
 def rejected_boxes(work, size: int = 64, n: int = 12) -> list[tuple[str, np.ndarray]]:
     """(reason, picture of the box) for up to n rejected face boxes."""
-    from data_prep.detect import crop_square, square
-
     m = Manifest(work)
     out = []
     for key, rec in m.latest("detect").items():
@@ -117,8 +116,6 @@ def rejections(work) -> list[tuple[str, str, str]]:
 def hash_quality_figure(scores: dict, path=None):
     """Precision and recall of each de-duplication method's pairs (dedup.pair_scores per
     method), side by side, with the pair counts under the bars."""
-    from dcgan_tf.plots import new_figure, save_figure
-
     methods = list(scores)
     fig, axes = new_figure(path, 1, 1, (6.0, 3.2))
     ax, x = axes[0], np.arange(len(methods))

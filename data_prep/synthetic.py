@@ -15,7 +15,15 @@ import threading
 from pathlib import Path
 
 import cv2
+import matplotlib
 import numpy as np
+import skimage.data
+from PIL import Image
+
+from data_prep.decode import load_rgb
+from data_prep.detect import iou
+
+from dcgan_tf.config import InputError
 
 # Packaged photos without faces (checked by eye). Left out: coins (portraits on the coins),
 # camera (a man), cell (no face, but the Haar cascade fires on it: used as a hard case).
@@ -30,18 +38,13 @@ DUP_KINDS = ("copy", "jpeg", "shift", "brightness", "resize")
 
 def grace_hopper_path() -> Path:
     """matplotlib's bundled portrait of Grace Hopper (a JPEG file on disk)."""
-    import matplotlib
-
     return Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
 
 
 def packaged_photo(name: str) -> np.ndarray:
     """A bundled photo as HxWx3 uint8 RGB: a skimage.data name or 'grace_hopper'."""
     if name == "grace_hopper":
-        from data_prep.decode import load_rgb
-
         return load_rgb(grace_hopper_path())
-    import skimage.data
 
     img = np.asarray(getattr(skimage.data, name)())
     if img.dtype == bool:
@@ -55,8 +58,6 @@ def packaged_photo(name: str) -> np.ndarray:
 
 def lfw(faces: bool = True) -> np.ndarray:
     """scikit-image's lfw_subset as uint8: its 100 faces, or its 100 face-free patches."""
-    import skimage.data
-
     x = skimage.data.lfw_subset()
     x = x[:100] if faces else x[100:]
     return np.round(x * 255).astype(np.uint8)
@@ -75,7 +76,7 @@ def face_scenes(n: int, per_scene: int = 4, size=(480, 360), face_px=(80, 120),
     w, h = size
     col = w // per_scene
     if col < face_px[1] or h < face_px[1]:
-        raise ValueError(f"scene {size} too small for {per_scene} faces of {face_px[1]} px")
+        raise InputError(f"scene {size} too small for {per_scene} faces of {face_px[1]} px")
     backgrounds = [packaged_photo(name) for name in FACE_FREE]
     scenes, k = [], 0
     for i in range(n):
@@ -97,8 +98,6 @@ def face_scenes(n: int, per_scene: int = 4, size=(480, 360), face_px=(80, 120),
 
 def match_boxes(found, truth, min_iou: float = 0.3) -> tuple[int, int, int]:
     """Greedy one-to-one matching of found to true boxes: (true pos., false pos., misses)."""
-    from data_prep.detect import iou
-
     used, tp = set(), 0
     for box in found:
         scores = [(iou(box, t), j) for j, t in enumerate(truth) if j not in used]
@@ -117,8 +116,6 @@ def demo_photos(folder, n_scenes: int = 24, seed: int = 0) -> list[tuple[str, st
     odd but valid files (CMYK, 16-bit grey, alpha) and broken ones (empty, truncated, text
     named .jpg).
     """
-    from PIL import Image
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     out = []
@@ -257,7 +254,7 @@ def alter(img: np.ndarray, kind: str, rng) -> np.ndarray:
         side = int(rng.choice([w // 2, (3 * w) // 4, (3 * w) // 2, 2 * w]))
         interp = cv2.INTER_AREA if side < w else cv2.INTER_CUBIC
         return cv2.resize(img, (side, side * h // w), interpolation=interp)
-    raise ValueError(f"unknown alteration {kind!r}; one of {DUP_KINDS}")
+    raise InputError(f"unknown alteration {kind!r}; one of {DUP_KINDS}")
 
 
 def near_duplicate_set(n: int, dup_fraction: float = 0.3, side: int = 64, seed: int = 0):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
+from PIL import Image
 
 from dcgan_tf import checkpoint, plots
 from dcgan_tf.data import to_uint8
@@ -38,8 +39,6 @@ class SampleGrid(keras.callbacks.Callback):
         plots.save_png(plots.grid(images), self.dir / f"epoch_{epoch + 1:03d}.png", self.scale)
 
     def on_train_end(self, logs=None):
-        from PIL import Image
-
         files = sorted(self.dir.glob("epoch_*.png"))
         if files:
             frames = [np.asarray(Image.open(f).convert("RGB")) for f in files]

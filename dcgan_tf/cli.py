@@ -14,18 +14,19 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 import traceback
 from pathlib import Path
 
 from dcgan_tf.cliargs import (BAD_INPUT, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Parser,
                               checked, exit_code_text, positive)
-from dcgan_tf.config import (CACHE_CHOICES, CACHE_MEMORY_BUDGET, KERNEL_SIZES, PROFILES,
-                             RESOLUTIONS, DCGANConfig, InputError, check_beta_1, check_g_ema,
-                             check_learning_rate)
-from dcgan_tf.prior import PRIORS
+from dcgan_tf.config import (CACHE_CHOICES, CACHE_MEMORY_BUDGET, KERNEL_SIZES, PRIORS,
+                             PROFILES, RESOLUTIONS, DCGANConfig, InputError, check_beta_1,
+                             check_g_ema, check_learning_rate)
 
 ONE_CHANNEL = ("digits", "mnist")
+DRY_RUN_IMAGES, DRY_RUN_BATCH = 128, 16  # --dry-run: 8 steps of the real code path
 # The guideline switches' flags (docs/paper_notes.md §3). Each sets its switch away from
 # the paper's value; it is named from the switch, "--no-" first where the paper has True.
 SWITCH_HELP = {
@@ -115,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data",
                    help="faces[:N], rooms[:N], digits, tfds:NAME, a folder of images or "
                         "TFRecord shards (default: faces; with --resume: the run's own)")
-    t.add_argument("--out", default="runs/faces", help="run folder (default: runs/faces)")
+    t.add_argument("--out", help="run folder (default: runs/faces; with --dry-run a new "
+                   "temporary folder)")
     small, full = DCGANConfig.profile("small"), DCGANConfig.profile("full")
     t.add_argument("--profile", choices=PROFILES,
                    default=os.environ.get("DCGAN_PROFILE", "small"),
@@ -123,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{small.width}); full: a GPU ({full.resolution}x{full.resolution}, "
                         f"width {full.width}: G starts at 4x4x{8 * full.width}; Fig. 1's "
                         "4x4x1024 is --width 128) (default: $DCGAN_PROFILE, else small)")
+    t.add_argument("--dry-run", action="store_true",
+                   help=f"check the whole path in seconds: {DRY_RUN_IMAGES} drawn images (or "
+                        f"digits), 1 epoch at batch {DRY_RUN_BATCH}, no probes, no score")
     t.add_argument("--resume", action="store_true",
                    help="continue the run folder's checkpoint, with its config and data")
     _add_model_options(t)
@@ -208,12 +213,31 @@ def _scored_name(source) -> str | None:
     return procedural_name(source)
 
 
+def _dry_run(args):
+    """--dry-run's (source, config changes): a few steps on tiny data, nothing to score."""
+    from dcgan_tf.data import procedural_name
+
+    if args.resume:
+        raise InputError("--dry-run trains a fresh folder; it cannot --resume")
+    source = args.data or "faces"
+    name = procedural_name(source)
+    if name is None and source != "digits":
+        raise InputError(f"--dry-run trains on drawn data (faces, rooms) or digits, not "
+                         f"{source!r}")
+    args.no_score = True
+    return (f"{name}:{DRY_RUN_IMAGES}" if name else source), {"epochs": 1,
+                                                              "batch_size": DRY_RUN_BATCH}
+
+
 def _train(args) -> int:
     from dcgan_tf import checkpoint
     from dcgan_tf.train import recorded_source, train
 
     source, out = _source(args), Path(args.out)
     cfg = _config(args, source)
+    if args.dry_run:
+        source, changes = _dry_run(args)
+        cfg = cfg.replace(**changes)
     # What will train: on resume, the run's recorded source (train() refuses another one).
     planned = _scored_name((args.resume and recorded_source(out)) or source)
     if planned and not args.no_score and cfg.channels != 3:
@@ -224,11 +248,14 @@ def _train(args) -> int:
     if broken:  # so a student sees what this run changes from the paper
         print(broken)
     start = time.time()
-    train(cfg, source, out, resume=args.resume, cache=args.cache)
+    train(cfg, source, out, resume=args.resume, cache=args.cache, probes=not args.dry_run)
     after = checkpoint.saved_epoch(out)
     if after == before:
         print(f"nothing to train: {out} already has {after} epochs (--epochs {cfg.epochs}); "
               "pass a larger --epochs to continue")
+        return 0
+    if args.dry_run:
+        print(f"dry run: {after} epoch in {time.time() - start:.0f} s, run folder {out}")
         return 0
     print(f"trained in {(time.time() - start) / 60:.1f} min; samples: {out / 'samples'}, "
           f"loss curves: {out / 'loss.png'}, progress: {out / 'progress.gif'}")
@@ -279,6 +306,9 @@ def main(argv=None, setup=None) -> int:
     TensorFlow): python -m dcgan_tf registers the drawn data sets there."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "train" and args.out is None:
+        args.out = (tempfile.mkdtemp(prefix="dcgan_dry_run_") if args.dry_run
+                    else "runs/faces")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if setup is not None:
         setup()

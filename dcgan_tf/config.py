@@ -20,6 +20,7 @@ class InputError(ValueError):
 
 PROFILES = ("small", "full")
 KERNEL_SIZES = (4, 5)
+PRIORS = ("uniform", "normal")  # of z; dcgan_tf.prior draws from them
 # The most decoded training images (uint8 bytes) the data pipeline's "auto" cache keeps in
 # RAM; larger sets are cached in a file under cache_dir() (dcgan_tf.data.choose_cache).
 CACHE_CHOICES = ("auto", "memory", "disk", "none")  # see dcgan_tf.data.make_dataset
@@ -69,8 +70,8 @@ class DCGANConfig:
     def __post_init__(self):
         if self.resolution not in RESOLUTIONS:
             raise InputError(f"resolution must be one of {RESOLUTIONS}, got {self.resolution}")
-        if self.z_prior not in ("uniform", "normal"):
-            raise InputError(f"z_prior must be 'uniform' or 'normal', got {self.z_prior!r}")
+        if self.z_prior not in PRIORS:
+            raise InputError(f"z_prior must be one of {PRIORS}, got {self.z_prior!r}")
         if self.kernel_size not in KERNEL_SIZES:
             raise InputError(f"kernel_size must be one of {KERNEL_SIZES}, got {self.kernel_size}")
         if self.channels not in (1, 3):

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
+import tensorflow_datasets as tfds
+from sklearn.datasets import load_digits
 
 from dcgan_tf import seeds
 from dcgan_tf.config import (CACHE_CHOICES, CACHE_MEMORY_BUDGET, RESOLUTIONS, DCGANConfig,
@@ -170,8 +172,6 @@ def _shard_images(files: list[str], n: int | None = None):
 
 
 def _digits(with_labels):
-    from sklearn.datasets import load_digits
-
     d = load_digits()
     # 8x8 scans with 17 grey levels (0..16), ink bright on black: scale to 0..255.
     imgs = np.round(d.images * (255.0 / 16.0)).astype(np.uint8)[..., None]
@@ -179,8 +179,6 @@ def _digits(with_labels):
 
 
 def _tfds(name, split, with_labels):
-    import tensorflow_datasets as tfds
-
     try:
         ds = tfds.load(name, split=split, shuffle_files=False)
     except Exception as err:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from tqdm.auto import tqdm
 
+from dcgan_tf.config import InputError
 from dcgan_tf.data import to_uint8
 
 
@@ -36,7 +37,7 @@ def in_batches(fn, inputs, batch_size: int = 256, *, progress: bool = False,
     form. Empty inputs are an error: there is nothing to join.
     """
     if len(inputs) == 0:
-        raise ValueError("in_batches: no inputs")
+        raise InputError("in_batches: no inputs")
     steps = range(0, len(inputs), batch_size)
     outs = [fn(batch) for batch in tqdm(batches(inputs, batch_size), total=len(steps),
                                         desc=desc, disable=not progress)]

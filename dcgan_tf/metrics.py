@@ -11,6 +11,8 @@ import warnings
 import numpy as np
 from scipy import linalg
 
+from dcgan_tf.config import InputError
+
 POOL = 8  # the data-independent space: images averaged down to 8x8 pixels
 
 
@@ -21,7 +23,7 @@ def pixel_features(images, pixel_range=(-1.0, 1.0), pool: int = POOL) -> np.ndar
     x = (x.astype(np.float64) - lo) / (hi - lo)
     n, h, w, c = x.shape
     if h % pool or w % pool:
-        raise ValueError(f"image side {h}x{w} is not a multiple of {pool}")
+        raise InputError(f"image side {h}x{w} is not a multiple of {pool}")
     x = x.reshape(n, pool, h // pool, pool, w // pool, c).mean(axis=(2, 4))
     return x.reshape(n, -1)
 
@@ -56,7 +58,7 @@ def frechet_from_stats(mu1, sigma1, mu2, sigma2, eps: float = 1e-6) -> float:
     s1, s2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2,
                                                                                     np.float64))
     if mu1.shape != mu2.shape or s1.shape != s2.shape or s1.shape != (len(mu1), len(mu1)):
-        raise ValueError(f"mismatched statistics: means {mu1.shape}, {mu2.shape}; "
+        raise InputError(f"mismatched statistics: means {mu1.shape}, {mu2.shape}; "
                          f"covariances {s1.shape}, {s2.shape}")
     diff = mu1 - mu2
 
@@ -88,8 +90,8 @@ def frechet_distance(feats_a, feats_b) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (n, d)."""
     a, b = np.asarray(feats_a, np.float64), np.asarray(feats_b, np.float64)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
-        raise ValueError(f"expected two (n, d) feature arrays, got {a.shape} and {b.shape}")
+        raise InputError(f"expected two (n, d) feature arrays, got {a.shape} and {b.shape}")
     if min(len(a), len(b)) < 2:
-        raise ValueError("need at least two samples per set for a covariance")
+        raise InputError("need at least two samples per set for a covariance")
     return frechet_from_stats(a.mean(0), np.cov(a, rowvar=False),
                               b.mean(0), np.cov(b, rowvar=False))

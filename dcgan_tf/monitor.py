@@ -186,22 +186,25 @@ class HealthMonitor(keras.callbacks.Callback):
     def _check_collapse(self, e: int) -> None:
         # A young generator draws near-average images: low diversity that rises fast. So
         # collapse is low diversity at two checks in a row, the second not clearly higher,
-        # or a diversity so low twice that rising from it does not count (near-copies).
+        # or a diversity so low twice that rising from it does not count (near-copies). Each
+        # space is compared with itself; the message names the lowest one that collapsed.
         if len(self.history) < 2:
             return
         before, now = (self._diversity(r) for r in self.history[-2:])
-        low = now[1] < COLLAPSE_BELOW and before[1] < COLLAPSE_BELOW
-        severe = now[1] < COLLAPSE_SEVERE and before[1] < COLLAPSE_SEVERE
-        if severe or (low and now[1] <= COLLAPSE_RISING * before[1]):
-            self._flag("collapse", e, f"mode collapse suspected at epoch {e}: samples are "
-                       f"{now[1]:.0%} as diverse as real {self.data_name} (in {now[0]})")
+        for space, ratio in sorted(now.items(), key=lambda kv: kv[1]):
+            was = before.get(space, math.nan)
+            low = ratio < COLLAPSE_BELOW and was < COLLAPSE_BELOW
+            severe = ratio < COLLAPSE_SEVERE and was < COLLAPSE_SEVERE
+            if severe or (low and ratio <= COLLAPSE_RISING * was):
+                self._flag("collapse", e, f"mode collapse suspected at epoch {e}: samples are "
+                           f"{ratio:.0%} as diverse as real {self.data_name} (in {space})")
+                return
 
     @staticmethod
-    def _diversity(row: dict) -> tuple[str, float]:
-        """(space, ratio) of the lower of the two diversity ratios the row has."""
+    def _diversity(row: dict) -> dict[str, float]:
+        """Space -> diversity ratio, for the spaces the row has a finite ratio in."""
         spaces = {"pixels": row["diversity_pixels"], "probe features": row["diversity_probes"]}
-        return min(((k, v) for k, v in spaces.items() if math.isfinite(v)),
-                   key=lambda kv: kv[1])
+        return {k: v for k, v in spaces.items() if math.isfinite(v)}
 
     def _check_oscillation(self, e: int) -> None:
         hist, k = self.history, OSCILLATION_EPOCHS

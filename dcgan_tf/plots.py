@@ -5,8 +5,12 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
+from PIL import Image
 
+from dcgan_tf.config import InputError
 from dcgan_tf.fileio import atomic_write
 from dcgan_tf.runlog import read_columns
 
@@ -33,8 +37,6 @@ def grid(images, ncols: int | None = None, pad: int = 2, pad_value: int = 255) -
 
 def save_png(image: np.ndarray, path, scale: int = 1) -> Path:
     """Save a uint8 picture; `scale` enlarges it with nearest-neighbour for small samples."""
-    from PIL import Image
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     im = Image.fromarray(image)
@@ -47,10 +49,8 @@ def save_png(image: np.ndarray, path, scale: int = 1) -> Path:
 
 def save_gif(frames: list[np.ndarray], path, ms_per_frame: int = 400) -> Path:
     """An animated GIF from equally sized uint8 pictures (the last frame lingers)."""
-    from PIL import Image
-
     if not frames:
-        raise ValueError("save_gif needs at least one frame")
+        raise InputError("save_gif needs at least one frame")
     ims = [Image.fromarray(f) for f in frames]
     durations = [ms_per_frame] * (len(ims) - 1) + [ms_per_frame * 4]
     with atomic_write(path) as f:
@@ -62,8 +62,6 @@ def save_gif(frames: list[np.ndarray], path, ms_per_frame: int = 400) -> Path:
 def show_images(images, title: str | None = None, ncols: int | None = None, ax=None,
                 scale: float = 1.0):
     """Show uint8 images as one grid in a matplotlib figure (or on a given axis)."""
-    import matplotlib.pyplot as plt
-
     picture = grid(images, ncols)
     if ax is None:
         h, w = picture.shape[:2]
@@ -77,8 +75,6 @@ def show_images(images, title: str | None = None, ncols: int | None = None, ax=N
 
 def show_png(path, width: float = 14):
     """Show a PNG written by the kit (a figure or a grid) at `width` inches, axes off."""
-    import matplotlib.pyplot as plt
-
     image = plt.imread(path)
     h, w = image.shape[:2]
     fig = plt.figure(figsize=(width, width * h / w))
@@ -137,41 +133,64 @@ def loss_figure(steps_csv, path=None):
 
 
 def health_figure(health_csv, path=None, thresholds: dict | None = None):
-    """The health monitor's signals per epoch (dcgan_tf.monitor), with their thresholds."""
-    fig, axes = new_figure(path, 1, 4, (15, 3.4))
+    """The health monitor's signals per epoch (dcgan_tf.monitor), each with the thresholds
+    it is judged against (dashed grey, named in the legend)."""
+    fig, axes = new_figure(path, 2, 3, (15, 6.8))
     cols = read_columns(health_csv)
-    t = thresholds or {}
-    panels = [
-        (("diversity_pixels", "diversity_probes"), "diversity / real data's",
-         "Diversity (collapse below the line)", t.get("collapse_below")),
-        (("d_real", "d_fake"), "mean sigmoid output", "D(x) and D(G(z))", None),
-        (("swing",), "per epoch, in data spreads", "Swing of fixed-noise samples",
-         t.get("swing_above")),
-        (("saturation", "saturation_real"), "share of pixels at +-1", "Saturation", None),
-    ]
-    for ax, (keys, ylabel, title, line) in zip(axes, panels):
+    for ax, (keys, labels, lines) in zip(axes.ravel(), _health_panels(cols, thresholds or {})):
         for key in keys:
             if key in cols and np.isfinite(cols[key]).any():
                 ax.plot(cols["epoch"], cols[key], marker="o", label=key)
-        if line is not None:
-            ax.axhline(line, color="grey", ls="--", lw=0.8)
-        ax.set(xlabel="epoch", ylabel=ylabel, title=title)
+        for label, y in lines:
+            if np.ndim(y):  # one value per epoch
+                ax.plot(cols["epoch"], y, color="grey", ls="--", lw=0.8, label=label)
+            else:
+                ax.axhline(y, color="grey", ls="--", lw=0.8, label=label)
+        ax.set(xlabel="epoch", **labels)
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(loc="best", fontsize=8)
     return save_figure(fig, path)
 
 
+def _health_panels(cols: dict, t: dict) -> list:
+    """health_figure's panels: (columns, Axes.set arguments, [(label, threshold)]), a
+    threshold being one value or one per epoch; those `t` or `cols` lack are left out."""
+    def given(*pairs):  # (label, key of t) -> (label, value) for the keys t has
+        return [(label, t[k]) for label, k in pairs if k in t]
+
+    factor, margin = t.get("explode_factor"), t.get("saturation_margin")
+    exploding = [(f"divergence: {k[0].upper()} above", factor * cols[k][0])
+                 for k in ("d_grad_norm", "g_grad_norm")
+                 if factor is not None and k in cols and np.isfinite(cols[k][0])]
+    saturating = [("saturation flagged above", cols["saturation_real"] + margin)] \
+        if margin is not None and "saturation_real" in cols else []
+    return [
+        (("diversity_pixels", "diversity_probes"),
+         dict(ylabel="diversity / real data's", title="Diversity (collapse below the line)"),
+         given(("collapse below", "collapse_below"))),
+        (("d_real", "d_fake"), dict(ylabel="mean sigmoid output", title="D(x) and D(G(z))"),
+         given(("D wins: D(x) above", "d_wins_above"),
+               ("D wins: D(G(z)) below", "d_wins_fake_below"))),
+        (("swing",),
+         dict(ylabel="per epoch, in data spreads", title="Swing of fixed-noise samples"),
+         given(("oscillation above", "swing_above"))),
+        (("saturation", "saturation_real"),
+         dict(ylabel="share of pixels at +-1", title="Saturation"), saturating),
+        (("d_grad_norm", "g_grad_norm"),
+         dict(ylabel="gradient norm (log scale)", title="Gradient norms", yscale="log"),
+         exploding),
+        (("loss_std",), dict(ylabel="sd of D's loss over the epoch's steps",
+                             title="Spread of D's loss within each epoch"), []),
+    ]
+
+
 def new_figure(path, nrows: int, ncols: int, figsize):
     """A figure and its axes: a bare Figure when saving to a file (no pyplot state, so a
     callback writing a PNG cannot disturb a notebook's inline plots), pyplot otherwise."""
     if path is not None:
-        from matplotlib.figure import Figure
-
         fig = Figure(figsize=figsize)
         return fig, np.atleast_1d(fig.subplots(nrows, ncols))
-    import matplotlib.pyplot as plt
-
     fig, axes = plt.subplots(nrows, ncols, figsize=figsize)
     return fig, np.atleast_1d(axes)
 

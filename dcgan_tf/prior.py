@@ -8,14 +8,15 @@ its state is checkpointed.
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
-PRIORS = ("uniform", "normal")
+from dcgan_tf.config import PRIORS, InputError
 
 
 def check_prior(prior: str) -> str:
     if prior not in PRIORS:
-        raise ValueError(f"prior must be 'uniform' or 'normal', got {prior!r}")
+        raise InputError(f"prior must be one of {PRIORS}, got {prior!r}")
     return prior
 
 
@@ -27,8 +28,6 @@ def sample_prior(n, z_dim: int = 100, prior: str = "uniform", seed=0):
     """
     check_prior(prior)
     if type(seed).__name__ == "SeedGenerator":
-        import keras
-
         shape = (n, z_dim)
         if prior == "normal":
             return keras.random.normal(shape, seed=seed)

@@ -52,6 +52,11 @@ def dtype_policy(cfg: DCGANConfig):
         keras.config.set_dtype_policy(previous)
 
 
+def keras_verbose(progress: bool) -> str | int:
+    """Keras' fit verbosity for the kit's one progress flag: a bar, or silence."""
+    return "auto" if progress else 0
+
+
 def build_gan(cfg: DCGANConfig, strategy=None) -> DCGAN:
     """A compiled DCGAN, created inside the strategy's scope (the default: one device)."""
     strategy = strategy or tf.distribute.get_strategy()
@@ -131,8 +136,9 @@ def check_same_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path) -> 
 
 
 def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool = False,
-          strategy=None, verbose="auto", extra_callbacks=(),
-          cache: bool | str | os.PathLike = "auto", health: bool = True) -> DCGAN:
+          strategy=None, progress: bool = True, extra_callbacks=(),
+          cache: bool | str | os.PathLike = "auto", health: bool = True,
+          probes: bool = True) -> DCGAN:
     """Train a DCGAN on `source` (see dcgan_tf.data) into `run_dir`; returns the model.
 
     resume=True continues from the run folder's checkpoint (networks, optimizers, noise RNG,
@@ -140,7 +146,8 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     which must be that data. Without resume an existing checkpoint is an error, never
     overwritten. A fresh run trains on "faces" unless told otherwise, and replaces whatever
     an earlier run without a checkpoint left in the folder. `cache`: see make_dataset.
-    `health=False` turns off the training-health monitor (dcgan_tf.monitor).
+    `health=False` turns off the training-health monitor (dcgan_tf.monitor); `probes=False`
+    keeps it to pixels on drawn data too (no probes to train: the CLI's --dry-run).
     """
     run_dir = Path(run_dir)
     has_ckpt = checkpoint.exists(run_dir)
@@ -161,7 +168,7 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
               "nothing to do")
         return load_run(run_dir, strategy)
     # Before seeding: training the probes (once per cache) seeds on its own.
-    health_cb = _health_monitor(source, cfg, run_dir, start) if health else None
+    health_cb = _health_monitor(source, cfg, run_dir, start, probes) if health else None
     # Seed first: tf.data's shuffle seeds combine with TF's global seed, so building the
     # pipeline before seeding made a run depend on what the process had seeded before.
     keras.utils.set_random_seed(cfg.seed)
@@ -187,11 +194,11 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
         *extra_callbacks,
     ]
     gan.fit(batches, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps,
-            callbacks=callbacks, verbose=verbose, shuffle=False)
+            callbacks=callbacks, verbose=keras_verbose(progress), shuffle=False)
     return gan
 
 
-def _health_monitor(source, cfg: DCGANConfig, run_dir: Path, start: int):
+def _health_monitor(source, cfg: DCGANConfig, run_dir: Path, start: int, probes: bool):
     """The health monitor for a run: fixed z, real images from the source, its probes."""
     # Up to 2,048 images read without caching, N_SAMPLES of them picked by a numpy RNG: no
     # TF random op, so the monitor leaves the run's weights and noise exactly as they were.
@@ -201,7 +208,7 @@ def _health_monitor(source, cfg: DCGANConfig, run_dir: Path, start: int):
     real = pool[rng.permutation(len(pool))[:monitor.N_SAMPLES]]
     # Drawn sets bring their probes: features that know faces and rooms (RGB only).
     drawn, features = drawn_set(source), None
-    if drawn is not None and cfg.channels == 3:
+    if drawn is not None and cfg.channels == 3 and probes:
         features = drawn.features(cfg.resolution)
     z = fixed_noise(cfg, monitor.N_SAMPLES, seed=cfg.seed + seeds.MONITOR_Z_OFFSET)
     return monitor.HealthMonitor(run_dir, real, z, cfg.pixel_range, features,

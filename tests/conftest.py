@@ -56,3 +56,23 @@ def run_script(tmp_path):
         return out.stdout
 
     return run
+
+
+# The fast tier (`pytest -m "not slow"`, README) leaves out the chapters and these tests,
+# each of which trains for more than about 10 s on a 2-core CPU (pytest --durations).
+SLOW = (
+    "test_resume.py::test_mixed_precision_run_saves_loads_and_resumes_exactly",
+    "test_monitor.py::test_a_short_run_of_the_papers_config_flags_nothing",
+    "test_ablation.py::test_the_benchmark_trains_and_scores_at_64x64_when_asked",
+    "test_ablation.py::test_a_sweep_scores_every_run_and_resumes_without_retraining",
+    "test_network_studies.py::test_benchmark_smoke_writes_every_output",
+    "test_g_ema.py::test_the_average_is_saved_and_an_interrupted_run_resumes_exactly",
+    "test_resume.py::test_an_interrupt_between_log_and_checkpoint_repeats_no_row",
+    "test_training.py::test_interrupted_run_resumes_to_the_same_result",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.suffix == ".ipynb" or item.nodeid.split("/")[-1] in SLOW:
+            item.add_marker(pytest.mark.slow)

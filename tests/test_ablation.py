@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from dcgan_tf import checkpoint, monitor, runlog
-from dcgan_tf.config import DCGANConfig
+from dcgan_tf.config import DCGANConfig, InputError
 from dcgan_tf.groundtruth import scoring
 from dcgan_tf.studies import ablation
 
@@ -184,3 +184,130 @@ def test_the_benchmark_trains_and_scores_at_64x64_when_asked(tmp_path, load_benc
     assert len(rows) == 1 and np.isfinite(rows[0]["fd"])
     with pytest.raises(SystemExit):  # argparse: only the sizes DCGANConfig builds
         bench.main(["--configs", "paper", "--resolution", "48", "--out", str(out)])
+
+
+def test_a_sweep_refuses_a_folder_trained_on_other_data_or_for_longer(tmp_path):
+    out = tmp_path / "sweep"
+    ablation.run_ablation(["paper"], 1, DATA, out, base=BASE, epochs=2, score_n=N)
+    run = out / "paper" / "seed0"
+    mtime = (run / checkpoint.CHECKPOINT).stat().st_mtime_ns
+    # Every folder is checked before the first run trains: d_relu is not started.
+    with pytest.raises(InputError, match="trained on 'faces:256', not on 'faces:300'") as err:
+        ablation.run_ablation(["d_relu", "paper"], 1, "faces:300", out, base=BASE, epochs=2,
+                              score_n=N)
+    assert str(run) in str(err.value) and not (out / "d_relu").exists()
+    with pytest.raises(InputError, match="holds 2 epochs, more than the 1") as err:
+        ablation.run_ablation(["paper"], 1, DATA, out, base=BASE, epochs=1, score_n=N)
+    assert str(run) in str(err.value)
+    assert (run / checkpoint.CHECKPOINT).stat().st_mtime_ns == mtime
+    again = ablation.run_ablation(["paper"], 1, DATA, out, base=BASE, epochs=2, score_n=N)
+    assert again[0]["skipped"] and again[0]["epochs"] == checkpoint.saved_epoch(run) == 2
+
+
+def test_a_diverged_run_is_reused_only_for_its_config_and_a_budget_it_diverged_in(
+        tmp_path, monkeypatch):
+    monkeypatch.setitem(ablation.ABLATIONS, "nan", {})
+    monkeypatch.setattr(ablation, "ScoreLog", _NaNAfterFirstEpoch)
+    out, bad = tmp_path / "sweep", tmp_path / "sweep" / "nan" / "seed0"
+    status, = ablation.run_ablation(["nan"], [0], DATA, out, base=BASE, epochs=3, score_n=N)
+    assert status["status"] == "diverged"
+    # The epochs it saved (ablation.json), not the 3 asked for: it diverged in epoch 2.
+    assert ablation.read_status(bad)["epochs"] == checkpoint.saved_epoch(bad) == 1
+    with pytest.raises(InputError, match="cannot resume with a different config; changed: "
+                                         "width 8 -> 16"):
+        ablation.run_ablation(["nan"], [0], DATA, out, base=BASE.replace(width=16), epochs=3,
+                              score_n=N)
+    with pytest.raises(InputError, match="diverged in epoch 2, after the 1 epoch"):
+        ablation.run_ablation(["nan"], [0], DATA, out, base=BASE, epochs=1, score_n=N)
+    mtime = (bad / checkpoint.CHECKPOINT).stat().st_mtime_ns
+    again, = ablation.run_ablation(["nan"], [0], DATA, out, base=BASE, epochs=4, score_n=N)
+    assert again["skipped"] and again["status"] == "diverged"  # a longer budget: the same
+    assert (bad / checkpoint.CHECKPOINT).stat().st_mtime_ns == mtime
+
+
+def test_no_epochs_or_no_seeds_is_an_input_error(tmp_path):
+    with pytest.raises(InputError, match="epochs must be positive, got 0"):
+        ablation.run_ablation(["paper"], 1, DATA, tmp_path, base=BASE, epochs=0, score_n=N)
+    with pytest.raises(InputError, match="no seeds"):
+        ablation.run_ablation(["paper"], 0, DATA, tmp_path, base=BASE, score_n=N)
+    assert not (tmp_path / "paper").exists()
+
+
+def _final(config, seed, status, **values):
+    return {"config": config, "seed": seed, "epoch": 1 if values else 0, "status": status,
+            **{f"flag_{s}": None for s in monitor.SIGNALS}, **values}
+
+
+def test_train_minutes_leave_out_seeds_without_a_training_time():
+    rows = [_final("a", 0, "done", fd=50.0, train_seconds=120.0),
+            _final("a", 1, "diverged"),  # diverged in its first epoch: no time, no rows
+            _final("b", 0, "diverged")]
+    got = {s["config"]: s for s in ablation.summarise(rows)}
+    assert got["a"]["minutes"] == pytest.approx(2.0) and math.isnan(got["b"]["minutes"])
+    cells = {line.split(" | ")[0]: line.split(" | ")[-1]
+             for line in ablation.markdown(list(got.values())).splitlines()[2:]}
+    assert cells == {"| a": "2.0 |", "| b": "– |"}
+
+
+def _fake_run(out, config, seed, fds):
+    """A run folder with a status, a scores.csv and one grid, as a finished sweep has."""
+    from dcgan_tf import plots
+    from dcgan_tf.fileio import write_json
+
+    run = out / config / f"seed{seed}"
+    write_json(run / ablation.STATUS_FILE, {"config": config, "seed": seed, "status": "done",
+                                            "epochs": len(fds)})
+    runlog.write_rows(run / scoring.SCORES_FILE,
+                      [{"epoch": e, "fd": fd, "train_seconds": 10.0 * e}
+                       for e, fd in enumerate(fds, 1)], ("epoch", "fd", "train_seconds"))
+    plots.save_png(np.zeros((8, 8, 3), np.uint8), run / "samples" / "epoch_002.png")
+
+
+def test_the_figures_draw_only_the_configs_and_seeds_asked_for(tmp_path, monkeypatch):
+    from dcgan_tf import plots
+
+    out, figures = tmp_path / "shared", []
+    for config, seed, fds in (("paper", 0, [40, 30]), ("paper", 1, [400, 300]),
+                              ("d_relu", 0, [50, 45]), ("pooling", 0, [90, 80])):
+        _fake_run(out, config, seed, fds)
+    save = plots.save_figure
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig)
+                        or save(fig, path))
+    summary, table = ablation.analyse(out, configs=["paper", "d_relu"], seeds=[0])
+    curves, grids = figures
+    ax = curves.axes[0]
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["paper", "d_relu"]
+    assert [line.get_ydata().tolist() for line in ax.get_lines()] == [[40, 30], [50, 45]]
+    assert [a.get_title() for a in grids.axes if a.get_title()] == [
+        "paper (seed0, epoch 2)", "d_relu (seed0, epoch 2)"]
+    assert [(s["config"], s["seeds"]) for s in summary] == [("paper", 1), ("d_relu", 1)]
+    assert "pooling" not in table and "pooling" not in (out / "results.csv").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "--epochs: '0' must be positive"),
+    (["--seeds", "0"], "--seeds: '0' must be positive"),
+    (["--score-n", "0"], "--score-n: '0' must be positive"),
+    (["--score-n", "2.5"], "--score-n: expected a number, got '2.5'"),
+    (["--score-n", "64"], "--score-n 64: the probe Frechet distance needs more images than "
+                          "the probes' 64 features, i.e. at least 65"),
+])
+def test_the_benchmark_refuses_bad_numbers_in_one_line(args, message, tmp_path, capsys,
+                                                       monkeypatch, load_benchmark):
+    bench = load_benchmark("stability")
+    monkeypatch.setattr(bench.ablation, "run_ablation", lambda *a, **k: pytest.fail("ran"))
+    with pytest.raises(SystemExit) as exit_:
+        bench.main(["--configs", "paper", "--data", DATA, "--out", str(tmp_path / "s"), *args])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and err.count("\n") == 1
+
+
+def test_the_benchmark_takes_any_positive_score_n_for_data_without_probes(
+        tmp_path, monkeypatch, load_benchmark):
+    bench, calls = load_benchmark("stability"), []
+    monkeypatch.setattr(bench.ablation, "run_ablation", lambda *a, **k: calls.append(k))
+    monkeypatch.setattr(bench.ablation, "analyse", lambda *a, **k: calls.append(k) or ([], ""))
+    assert bench.main(["--configs", "paper", "--seeds", "2", "--data", str(tmp_path),
+                       "--out", str(tmp_path / "s"), "--score-n", "10"]) == 0
+    assert calls[0]["score_n"] == 10
+    assert calls[1] == {"configs": ["paper"], "seeds": [0, 1]}  # only this sweep is drawn

@@ -79,7 +79,19 @@ def test_cli_train_then_sample(tmp_path, capsys):
     assert cfg["channels"] == 1 and cfg["resolution"] == 32 and cfg["width"] == 8
     grid = str(tmp_path / "g.png")
     assert cli.main(["sample", "--run", str(run), "--n", "9", "--out", grid]) == 0
-    assert (tmp_path / "g.png").is_file()
+    from PIL import Image
+
+    from dcgan_tf import plots
+    from dcgan_tf.train import sample
+
+    with Image.open(grid) as im:
+        assert im.format == "PNG" and im.mode == "RGB"
+        png = np.asarray(im)
+    # 3 x 3 samples of 32 px with 2-pixel borders, enlarged twice: (3 * 34 + 2) * 2 a side.
+    assert png.shape == (208, 208, 3)
+    want = plots.grid(sample(run, 9, 0))  # --seed defaults to 0
+    np.testing.assert_array_equal(png, want.repeat(2, axis=0).repeat(2, axis=1))
+    assert not np.array_equal(png[4:68, 4:68], png[4:68, 72:136])  # 9 different samples
     assert cli.main(["train", "--data", "digits", "--out", str(run), "--epochs", "1"]) == 2
     assert "already holds a checkpoint" in capsys.readouterr().err
 

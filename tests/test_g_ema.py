@@ -25,22 +25,22 @@ def numpy_average(seen, d):
     avg = [w.copy() for w in seen[0]]
     for t, weights in enumerate(seen[1:], start=1):
         c = min(d, (1 + t) / (10 + t))
-        avg = [c * a + (1 - c) * w for a, w in zip(avg, weights)]
+        avg = [c * a + (1 - c) * w for a, w in zip(avg, weights, strict=True)]
     return avg
 
 
 def test_the_average_follows_the_documented_rule_step_by_step(tiny_cfg, tmp_path):
     cfg = tiny_cfg.replace(g_ema=0.9)
     record = RecordG()
-    gan = train(cfg, "digits", tmp_path / "run", verbose=0, extra_callbacks=[record])
+    gan = train(cfg, "digits", tmp_path / "run", progress=False, extra_callbacks=[record])
     assert len(record.seen) > 20  # enough steps for the warm-up to reach the decay 0.9
     want = numpy_average(record.seen, 0.9)
     got = gan.g_ema.get_weights()
-    assert len(got) == len(gan.generator.weights)  # BN's moving statistics included
-    for w, g in zip(want, got):
+    assert len(got) == len(gan.generator.weights) > 0  # BN's moving statistics included
+    for w, g in zip(want, got, strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-6)
     # It is an average, not a copy: it differs from the last G, and samples come from it.
-    assert max(np.abs(a - b).max() for a, b in zip(got, record.seen[-1])) > 1e-3
+    assert max(np.abs(a - b).max() for a, b in zip(got, record.seen[-1], strict=True)) > 1e-3
     z = np.random.default_rng(0).uniform(-1, 1, (4, cfg.z_dim)).astype("f4")
     np.testing.assert_allclose(gan.generate(z), gan.g_ema(z, training=False), atol=1e-6)
     assert gan.sampler is gan.g_ema
@@ -55,24 +55,30 @@ def test_without_g_ema_samples_come_from_g_and_nothing_is_averaged(tiny_cfg):
 def test_the_average_starts_as_g_and_does_not_change_training(tiny_cfg, tmp_path):
     keras.utils.set_random_seed(0)
     gan = build_gan(tiny_cfg.replace(g_ema=0.99))
-    for a, b in zip(gan.g_ema.get_weights(), gan.generator.get_weights()):
+    start = gan.g_ema.get_weights()
+    assert len(start) == len(gan.generator.weights) > 0  # BN's moving statistics included
+    for a, b in zip(start, gan.generator.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
-    plain = train(tiny_cfg.replace(epochs=1), "digits", tmp_path / "plain", verbose=0)
+    plain = train(tiny_cfg.replace(epochs=1), "digits", tmp_path / "plain", progress=False)
     averaged = train(tiny_cfg.replace(epochs=1, g_ema=0.99), "digits", tmp_path / "avg",
-                     verbose=0)
-    for a, b in zip(plain.generator.get_weights(), averaged.generator.get_weights()):
+                     progress=False)
+    g_plain, g_averaged = plain.generator.get_weights(), averaged.generator.get_weights()
+    assert len(g_plain) > 0
+    for a, b in zip(g_plain, g_averaged, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_the_average_is_saved_and_an_interrupted_run_resumes_exactly(tiny_cfg, tmp_path):
     cfg = tiny_cfg.replace(g_ema=0.9)
-    straight = train(cfg, "digits", tmp_path / "straight", verbose=0)
+    straight = train(cfg, "digits", tmp_path / "straight", progress=False)
     run = tmp_path / "resumed"
-    train(cfg.replace(epochs=1), "digits", run, verbose=0)
+    train(cfg.replace(epochs=1), "digits", run, progress=False)
     loaded = load_run(run)
     assert loaded.g_ema is not None
-    resumed = train(cfg, None, run, resume=True, verbose=0)
-    for a, b in zip(straight.g_ema.get_weights(), resumed.g_ema.get_weights()):
+    resumed = train(cfg, None, run, resume=True, progress=False)
+    want = straight.g_ema.get_weights()
+    assert len(want) == len(straight.generator.weights) > 0
+    for a, b in zip(want, resumed.g_ema.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
@@ -125,7 +131,8 @@ def test_score_log_scores_the_average_and_the_plain_g(tmp_path):
 
     run, n = tmp_path / "scored", 80
     cfg = DCGANConfig(resolution=32, width=8, batch_size=64, epochs=1, g_ema=0.9)
-    train(cfg, "faces:256", run, verbose=0, extra_callbacks=[scoring.ScoreLog(run, "faces", n)])
+    train(cfg, "faces:256", run, progress=False,
+          extra_callbacks=[scoring.ScoreLog(run, "faces", n)])
     cols = runlog.read_columns(run / scoring.SCORES_FILE)
     gan = load_run(run)
     probe = probes.get_probes("faces", 32)

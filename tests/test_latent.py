@@ -380,7 +380,7 @@ def test_measurements_with_the_real_probes_on_a_tiny_dcgan(tmp_path, monkeypatch
     from dcgan_tf.groundtruth.probes import train_probes
     from dcgan_tf.train import build_gan
 
-    probes = train_probes("faces", 32, n_train=256, epochs=1, verbose=0)
+    probes = train_probes("faces", 32, n_train=256, epochs=1, progress=False)
     gan = build_gan(DCGANConfig(resolution=32, width=8, batch_size=16))
     concepts = {"A": {"smiling": True, "beard": False}, "B": {"smiling": False, "beard": False},
                 "C": {"smiling": False, "beard": True},

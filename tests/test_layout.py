@@ -17,7 +17,7 @@ PACKAGE = Path(dcgan_tf.__file__).parent
 # Each layer may import itself and the layers before it, never one after it.
 LAYERS = ("core", "groundtruth", "studies", "course")
 # The core today; the aim is about 2,500. A change that grows it past this line must say why.
-CORE_LINE_BUDGET = 2_950
+CORE_LINE_BUDGET = 3_000
 
 
 def _layer(module: str) -> str:
@@ -89,7 +89,7 @@ import sys
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.train import train
 cfg = DCGANConfig(resolution=32, width=8, batch_size=64, epochs=1, channels=1)
-train(cfg, "digits", {str(tmp_path)!r}, verbose=0)
+train(cfg, "digits", {str(tmp_path)!r}, progress=False)
 print(sorted(m for m in sys.modules if m.startswith("dcgan_tf.") and
              m.split(".")[1] in ("groundtruth", "studies", "course")))
 """
@@ -130,6 +130,6 @@ def test_trained_weights_for_a_seed_are_bit_identical_to_before_the_split(source
     cfg = DCGANConfig(resolution=32, width=8, batch_size=16, epochs=1, seed=5,
                       channels=1 if source == "digits" else 3)
     with tempfile.TemporaryDirectory() as run:
-        gan = train(cfg, source, run, verbose=0, health=False)
+        gan = train(cfg, source, run, progress=False, health=False)
     weights = gan.generator.weights + gan.discriminator.weights
     assert _digest([np.asarray(w) for w in weights]) == TRAINED[source]

@@ -165,7 +165,30 @@ def test_a_short_run_of_the_papers_config_flags_nothing(tmp_path):
     # a collapsing one: probe diversity 0.04 then 0.24 (under the 0.25 line) on this
     # AVX-512 machine, a run that earlier CI machines had passed.
     cfg = DCGANConfig.profile("small", epochs=3)
-    train(cfg, "faces:8000", tmp_path / "paper", verbose=0)
+    train(cfg, "faces:8000", tmp_path / "paper", progress=False)
     assert monitor.read_flags(tmp_path / "paper") == {}
     rows = read_rows(tmp_path / "paper" / monitor.HEALTH_CSV)
     assert len(rows) == 3 and float(rows[-1]["diversity_probes"]) > monitor.COLLAPSE_BELOW
+
+
+def _row(pixels, probes):
+    return {"diversity_pixels": pixels, "diversity_probes": probes}
+
+
+@pytest.mark.parametrize("before, now, space", [
+    # Low in pixels, then low in probe features: no space was low at both checks.
+    (_row(0.3, 0.6), _row(0.8, 0.35), None),
+    # Stuck low in pixels while the probes' diversity rose: collapse, in pixels.
+    (_row(0.3, 0.1), _row(0.35, 0.9), "pixels"),
+    (_row(0.3, 0.1), _row(0.35, 0.11), "probe features"),  # low in both: the lower named
+    (_row(0.2, math.nan), _row(0.3, math.nan), None),  # pixels only, rising
+    (_row(0.2, 0.3), _row(0.8, 0.45), None),  # each space rising fast
+    (_row(0.2, 0.1), _row(0.9, 0.2), "probe features"),  # near-copies twice
+])
+def test_collapse_compares_each_space_with_itself(tmp_path, before, now, space):
+    mon = HealthMonitor(tmp_path, faces(8, 1), np.zeros((8, 4)), data_name="faces",
+                        verbose=False)
+    mon.history, mon.flags = [before, now], []
+    mon._check_collapse(2)
+    named = [f["message"].rsplit("(in ", 1)[-1].rstrip(")") for f in mon.flags]
+    assert named == ([space] if space else [])

@@ -1,15 +1,45 @@
-"""Chapter 6's experiments end to end (dcgan_tf.studies.network_studies) on a tiny untrained DCGAN."""
+"""Chapter 6's experiments end to end (dcgan_tf.studies.network_studies) on a tiny untrained
+DCGAN."""
 
 import json
 
 import keras
+import matplotlib.colors
 import numpy as np
 import pytest
+from matplotlib.container import BarContainer
 
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.gan import DCGAN
 from dcgan_tf.groundtruth import procedural
 from dcgan_tf.studies import network_studies
+
+
+def tiles(picture, n, ncols, size, pad=2):
+    """The n size x size images laid out in a plots.grid picture, read back by position;
+    asserts the picture is exactly that grid (white borders around the tiles)."""
+    nrows = -(-n // ncols)
+    assert picture.shape == (nrows * (size + pad) + pad, ncols * (size + pad) + pad, 3)
+    border = np.ones(picture.shape[:2], bool)
+    out = []
+    for i in range(n):
+        r, c = divmod(i, ncols)
+        y, x = pad + r * (size + pad), pad + c * (size + pad)
+        out.append(picture[y:y + size, x:x + size])
+        border[y:y + size, x:x + size] = False
+    assert (picture[border] == 255).all()
+    return np.stack(out)
+
+
+def bar_groups(ax):
+    """The axis's ax.bar calls, in order (an error bar is a container of its own)."""
+    return [c for c in ax.containers if isinstance(c, BarContainer)]
+
+
+def shown(ax):
+    """The picture an axis shows, as a plain uint8 array."""
+    assert len(ax.images) == 1
+    return np.asarray(ax.images[0].get_array())
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +97,26 @@ def test_find_windows_with_hand_drawn_boxes(gan, tmp_path):
     assert found.layer == "act2" and found.n_maps == n_maps and len(found.weights) == n_maps
     np.testing.assert_array_equal(found.maps, np.flatnonzero(found.weights > 0))
     assert found.images.shape == (8, 32, 32, 3) and found.images.dtype == np.uint8
-    network_studies.windows_figure(found, tmp_path / "maps.png")
+    fig = network_studies.windows_figure(found, tmp_path / "maps.png")
     assert (tmp_path / "maps.png").stat().st_size > 1000
+    assert len(fig.axes) == 2
+    top, bottom = fig.axes
+    assert top.get_title() == "window boxes on generated rooms (6 of 8 have one)"
+    # Samples 0-5 have a box (sample 6 has none, 7 is not in the file): six tiles, each the
+    # sample itself with a red 1-pixel outline on rows and columns 4..15.
+    pictures = tiles(shown(top), 6, 6, 32)
+    outline = np.zeros((32, 32), bool)
+    outline[4:16, 4:16] = True
+    outline[5:15, 5:15] = False
+    for i, picture in enumerate(pictures):
+        assert (picture[outline] == [255, 0, 0]).all()
+        np.testing.assert_array_equal(picture[~outline], found.images[i][~outline])
+    # The bars: every map's weight, largest first, the positive ones red.
+    assert bottom.get_title() == f"{len(found.maps)} of {n_maps} maps have a positive weight"
+    heights = [p.get_height() for p in bottom.patches]
+    np.testing.assert_allclose(heights, sorted(found.weights, reverse=True))
+    red = [p.get_facecolor()[:3] == matplotlib.colors.to_rgb("C3") for p in bottom.patches]
+    assert red == [h > 0 for h in heights]
 
 
 def test_no_box_means_no_maps_and_no_drop(gan, tmp_path):
@@ -124,11 +172,61 @@ def test_summary_reports_every_number():
     assert "IoU on fresh rooms: hand-drawn boxes" in network_studies.summary(hand)
 
 
-def test_figures_write_pngs(tmp_path):
-    res = _results()
-    network_studies.share_figure(res["guided"], tmp_path / "shares.png")
-    network_studies.rates_figure(res["windows"], tmp_path / "rates.png")
-    assert all((tmp_path / f).stat().st_size > 1000 for f in ("shares.png", "rates.png"))
+def test_share_figure_draws_each_share_its_error_and_chance(tmp_path):
+    shares = {"trained": {"bed": {"share": 0.4, "se": 0.05, "chance": 0.1},
+                          "window": {"share": 0.3, "se": 0.02, "chance": 0.2}},
+              "random": {"bed": {"share": 0.15, "se": 0.01, "chance": 0.1},
+                         "window": {"share": 0.25, "chance": 0.2}}}  # no se: no error bar
+    fig = network_studies.share_figure(shares, tmp_path / "shares.png")
+    assert (tmp_path / "shares.png").stat().st_size > 1000
+    assert [ax.get_title() for ax in fig.axes] == ["energy on the bed mask",
+                                                   "energy on the window mask"]
+    for ax, obj in zip(fig.axes, ("bed", "window"), strict=True):
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["trained", "random"]
+        (bars,) = bar_groups(ax)
+        heights = [p.get_height() for p in bars]
+        np.testing.assert_allclose(heights, [100 * shares[n][obj]["share"] for n in shares])
+        # Error bars span +- 1.96 standard errors, in percent, around each bar's top.
+        segments = bars.errorbar.lines[2][0].get_segments()
+        half = [(seg[1][1] - seg[0][1]) / 2 for seg in segments]
+        np.testing.assert_allclose(half, [196 * shares[n][obj].get("se", 0.0)
+                                          for n in shares], atol=1e-9)
+        np.testing.assert_allclose([(seg[0][1] + seg[1][1]) / 2 for seg in segments], heights)
+        (chance,) = [line for line in ax.lines if line.get_linestyle() == "--"]
+        assert list(chance.get_ydata()) == pytest.approx([100 * shares["trained"][obj]["chance"]]
+                                                         * 2)
+
+
+def test_rates_figure_draws_each_variant_and_the_controls_spread(tmp_path):
+    res = _results()["windows"]
+    res["variants"] = {
+        name: {"window_rate": w, "door_rate": 0.2 + i / 10, "lamp_rate": 0.7 - i / 10,
+               "picture_rate": 0.1 * i, "window_area": 0.01}
+        for i, (name, w) in enumerate((("original", 0.5), ("windows dropped", 0.125),
+                                       ("random dropped", 0.375)))}
+    res["controls"] = {r: {"mean": 0.3 + k / 20, "sd": 0.01 * (k + 1)}
+                       for k, r in enumerate(network_studies.RATES)} | {"draws": 5}
+    fig = network_studies.rates_figure(res, tmp_path / "rates.png")
+    assert (tmp_path / "rates.png").stat().st_size > 1000
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["window", "door", "lamp",
+                                                            "picture"]
+    assert ax.get_ylabel() == "share of 500 rooms"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "original", "windows dropped", "random dropped (mean ± sd of 5 draws)"]
+    bars = bar_groups(ax)
+    assert len(bars) == 3
+    for container, name in zip(bars[:2], ("original", "windows dropped"), strict=True):
+        assert [p.get_height() for p in container] == pytest.approx(
+            [res["variants"][name][r] for r in network_studies.RATES])
+        assert container.errorbar is None
+    # The random drop shows its controls' mean, with their sd as the error bars.
+    c = res["controls"]
+    assert [p.get_height() for p in bars[2]] == pytest.approx(
+        [c[r]["mean"] for r in network_studies.RATES])
+    segments = bars[2].errorbar.lines[2][0].get_segments()
+    assert [(s[1][1] - s[0][1]) / 2 for s in segments] == pytest.approx(
+        [c[r]["sd"] for r in network_studies.RATES])
 
 
 def test_benchmark_smoke_writes_every_output(load_benchmark, tmp_path, monkeypatch):
@@ -141,9 +239,23 @@ def test_benchmark_smoke_writes_every_output(load_benchmark, tmp_path, monkeypat
         assert (tmp_path / "out" / name).exists(), name
 
 
-def test_rooms_figure_writes_png(gan, tmp_path):
-    network_studies.rooms_figure(gan, k=3, path=tmp_path / "rooms.png")
+def test_rooms_figure_shows_the_rooms_their_masks_and_gs_rooms(gan, tmp_path):
+    from dcgan_tf.data import to_uint8
+
+    fig = network_studies.rooms_figure(gan, k=3, path=tmp_path / "rooms.png")
     assert (tmp_path / "rooms.png").stat().st_size > 1000
+    assert [ax.get_title() for ax in fig.axes] == [
+        "real rooms", "their bed (magenta) and window (green) masks", "generated rooms"]
+    images, labels = procedural.load("rooms", 3, seed=network_studies.IMAGE_SEED, size=32)
+    tinted = images.astype(np.float32)
+    for obj, colour in (("bed", (255, 0, 255)), ("window", (0, 255, 0))):
+        m = labels[f"{obj}_mask"].astype(bool)
+        tinted[m] = 0.45 * tinted[m] + 0.55 * np.array(colour, np.float32)
+    z = network_studies.sample_prior(3, 100, gan.cfg.z_prior, network_studies.BOX_SEED)
+    fake = to_uint8(gan.generate(z), gan.cfg.pixel_range)
+    for ax, want in zip(fig.axes, (images, tinted.astype(np.uint8), fake), strict=True):
+        np.testing.assert_array_equal(tiles(shown(ax), 3, 3, 32), want)
+    assert not np.array_equal(tiles(shown(fig.axes[1]), 3, 3, 32), images)  # masks show
 
 
 class _MeanProbe:

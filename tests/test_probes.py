@@ -24,7 +24,7 @@ def trained():
     seconds, result = {}, {}
     for name in procedural.NAMES:
         start = time.perf_counter()
-        result[name] = probes.get_probes(name, SIZE, verbose=0)
+        result[name] = probes.get_probes(name, SIZE, progress=False)
         seconds[name] = round(time.perf_counter() - start, 1)
     print(f"\nprobes ready (trained unless cached) in {seconds} s")
     return result
@@ -241,7 +241,7 @@ def _differ(a, b):
 def test_label_probe_learns_a_labelled_array_source(tmp_path, monkeypatch):
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
     probe = probes.train_label_probe(_squares(512, 0), names=("Square",), resolution=32,
-                                     epochs=4, batch_size=32, verbose=0)
+                                     epochs=4, batch_size=32, progress=False)
     images, labels = _squares(200, 1)
     p = probe.predict(images)["Square"]
     assert p.shape == (200,) and ((p > 0.5) == labels["Square"]).mean() > 0.9
@@ -259,14 +259,14 @@ def test_label_probe_does_not_depend_on_earlier_seeding():
     def after(earlier_seed):
         keras.utils.set_random_seed(earlier_seed)
         return _weights(probes.train_label_probe(source, names=("Square",), resolution=32,
-                                                 epochs=1, batch_size=32, verbose=0))
+                                                 epochs=1, batch_size=32, progress=False))
 
     _assert_same(after(1), after(2))
 
 
 def test_label_probe_cache_is_keyed_by_every_training_argument(tmp_path, monkeypatch):
     monkeypatch.setenv("DCGAN_CACHE", str(tmp_path))
-    kw = dict(names=("smiling",), resolution=32, batch_size=64, verbose=0)
+    kw = dict(names=("smiling",), resolution=32, batch_size=64, progress=False)
     one = probes.train_label_probe("faces:256", epochs=1, **kw)
     two = probes.train_label_probe("faces:256", epochs=2, **kw)
     fresh_two = probes.train_label_probe("faces:256", epochs=2, cache=False, **kw)
@@ -323,7 +323,7 @@ def test_label_probe_save_is_atomic(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(keras.Model, "save", dies_half_way)
-    kw = dict(names=("smiling",), resolution=32, epochs=1, batch_size=64, verbose=0)
+    kw = dict(names=("smiling",), resolution=32, epochs=1, batch_size=64, progress=False)
     with pytest.raises(OSError, match="disk full"):
         probes.train_label_probe("faces:256", **kw)
     assert not list(tmp_path.glob("*label_probe*"))
@@ -340,7 +340,7 @@ def test_label_probe_on_mocked_celeb_a(tmp_path, monkeypatch):
     names = ("Smiling", "Eyeglasses", "Male", "yaw")
     kw = dict(names=names, resolution=32, epochs=1, batch_size=16)
     with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
-        probe = probes.train_label_probe(verbose=0, **kw)
+        probe = probes.train_label_probe(progress=False, **kw)
     assert list(tmp_path.glob("label_probe_tfds-celeb_a_32px_*.keras"))
     images = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 3), dtype=np.uint8)
     pred = probe.predict(images)

@@ -24,7 +24,7 @@ def test_readme_has_no_unfilled_placeholders():
     # Upper-case tokens with underscores are placeholders unless the kit itself uses them
     # (environment variables such as DCGAN_RUNS are read in its code or notebooks).
     code = "\n".join(p.read_text() for folder in ("dcgan_tf", "data_prep", "notebooks")
-                     for p in (ROOT / folder).iterdir() if p.suffix in (".py", ".ipynb"))
+                     for p in (ROOT / folder).rglob("*") if p.suffix in (".py", ".ipynb"))
     known = {"PHOTO_FOLDER", "PHOTO_FOLDER_OR_URL_LIST", "AVX512_VNNI", "EPOCH_NNN"}
     tokens = set(re.findall(r"\b[A-Z]{3,}[A-Z0-9]*_[A-Z0-9_]+\b", readme)) - known
     unknown = {t for t in tokens if t not in code}

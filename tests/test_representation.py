@@ -1,6 +1,7 @@
 """Chapter 5's runner: tasks, their labelled sets, every method, resumable results."""
 
 import dataclasses
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -66,7 +67,15 @@ def test_tfds_tasks_split_train_into_pool_and_val_and_test_is_the_test_split():
         images, labels, splits = representation.labelled_set(task, cfg)
     n_train = len(images) - len(splits.test)
     assert images.shape[1:] == (32, 32, 3) and images.dtype == np.uint8
-    assert len(splits.val) == pytest.approx(8, abs=10)  # stratified rounding per class
+    # Each class keeps its share of the 8 validation rows, rounded to the nearest row:
+    # n_c * 8 / n_train for a class of n_c train rows (never a half here, n_train = 40).
+    assert n_train == 40  # mock_data's num_examples
+    counts = np.bincount(labels[:n_train], minlength=10)
+    expected = [round(Fraction(8 * int(n), n_train)) for n in counts]
+    assert np.bincount(labels[splits.val], minlength=10).tolist() == expected
+    assert len(splits.val) == sum(expected) > 0
+    assert len(set(splits.val)) == len(splits.val)
+    assert not set(splits.pool) & set(splits.val)
     assert set(splits.pool) | set(splits.val) == set(range(n_train))
     assert list(splits.test) == list(range(n_train, len(images)))
     assert labels.dtype == np.int64 and len(labels) == len(images)

@@ -19,7 +19,7 @@ SIZE = 32  # the probes test_probes.py trains for the session are reused at this
 def faces_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "faces"
     cfg = DCGANConfig(resolution=SIZE, width=8, batch_size=64, epochs=1)
-    train(cfg, "faces:512", run, verbose=0)
+    train(cfg, "faces:512", run, progress=False)
     return run
 
 
@@ -63,7 +63,7 @@ def test_the_untrained_generator_is_the_one_the_run_started_from(faces_run, monk
 
 
 def test_a_grayscale_run_cannot_be_scored(tmp_path, tiny_cfg):
-    train(tiny_cfg.replace(epochs=1), "digits", tmp_path / "d", verbose=0)
+    train(tiny_cfg.replace(epochs=1), "digits", tmp_path / "d", progress=False)
     with pytest.raises(ValueError, match="RGB"):
         scoring.score_run(tmp_path / "d", "faces", n=10)
 
@@ -80,7 +80,8 @@ def test_cli_on_faces_prints_the_report(tmp_path, capsys):
 def test_score_log_scores_every_epoch_as_score_run_does(tmp_path):
     run, n = tmp_path / "scored", 80
     cfg = DCGANConfig(resolution=SIZE, width=8, batch_size=64, epochs=2)
-    train(cfg, "faces:256", run, verbose=0, extra_callbacks=[scoring.ScoreLog(run, "faces", n)])
+    train(cfg, "faces:256", run, progress=False,
+          extra_callbacks=[scoring.ScoreLog(run, "faces", n)])
     cols = runlog.read_columns(run / scoring.SCORES_FILE)
     np.testing.assert_array_equal(cols["epoch"], [1, 2])
     assert cols["fd"][0] != cols["fd"][1]  # each epoch scores the generator of that epoch
@@ -101,7 +102,7 @@ def test_score_log_scores_every_epoch_as_score_run_does(tmp_path):
     stale = {key: 999 for key in header} | {"epoch": 3, "fd": -1}
     with open(run / scoring.SCORES_FILE, "a", newline="") as f:
         csv.DictWriter(f, fieldnames=header).writerow(stale)
-    train(cfg.replace(epochs=3), None, run, resume=True, verbose=0,
+    train(cfg.replace(epochs=3), None, run, resume=True, progress=False,
           extra_callbacks=[scoring.ScoreLog(run, "faces", n)])
     resumed = runlog.read_columns(run / scoring.SCORES_FILE)
     np.testing.assert_array_equal(resumed["epoch"], [1, 2, 3])

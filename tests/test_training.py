@@ -35,14 +35,19 @@ class InterruptAt(keras.callbacks.Callback):
 
 
 def weights(gan):
-    return [w.numpy() for w in gan.generator.weights + gan.discriminator.weights
-            + gan.d_optimizer.variables + gan.g_optimizer.variables] + [
+    """Every variable a run's result is: G, D, both optimisers' state and the noise seed."""
+    groups = {"G": gan.generator.weights, "D": gan.discriminator.weights,
+              "D's optimiser": gan.d_optimizer.variables,
+              "G's optimiser": gan.g_optimizer.variables}
+    empty = [name for name, group in groups.items() if not group]
+    assert not empty, f"nothing to compare in {empty}"  # an empty zip would pass anything
+    return [w.numpy() for group in groups.values() for w in group] + [
         gan.noise_seed.state.numpy()]
 
 
 def test_run_folder_holds_everything(tiny_cfg, digits, tmp_path):
     run = tmp_path / "run"
-    train(tiny_cfg, digits, run, verbose=0)
+    train(tiny_cfg, digits, run, progress=False)
     for name in ("config.json", "checkpoint.npz", "fixed_noise.npy", "steps.csv", "log.csv",
                  "loss.png", "progress.gif", "samples/epoch_000.png", "samples/epoch_002.png",
                  "health.csv", "health.json", "health.png"):
@@ -59,7 +64,7 @@ def test_step_log_recovers_per_step_losses(tiny_cfg, digits, tmp_path):
     """steps.csv, recovered from Keras' running means, holds each step's own losses: those
     train_on_batch reports when it replays the run one batch at a time."""
     run = tmp_path / "run"
-    train(tiny_cfg, digits, run, verbose=0)
+    train(tiny_cfg, digits, run, progress=False)
     # The same batches, weights and noise as train(): seeded, then data, then the model.
     keras.utils.set_random_seed(tiny_cfg.seed)
     batches, steps = make_dataset(digits, tiny_cfg, epochs=tiny_cfg.epochs)
@@ -80,7 +85,7 @@ def test_both_learning_rates_reach_log_csv_and_tensorboard(tiny_cfg, digits, tmp
     import tensorflow as tf
 
     run = tmp_path / "run"
-    gan = train(tiny_cfg.replace(learning_rate=3e-4), digits, run, verbose=0)
+    gan = train(tiny_cfg.replace(learning_rate=3e-4), digits, run, progress=False)
     assert gan.optimizer is None  # no phantom optimizer for Keras to report
     log = read_columns(run / "log.csv")
     np.testing.assert_allclose(log["d_lr"], [3e-4, 3e-4], rtol=1e-6)
@@ -104,24 +109,24 @@ def test_both_learning_rates_reach_log_csv_and_tensorboard(tiny_cfg, digits, tmp
 def test_the_health_monitor_leaves_training_unchanged(tiny_cfg, digits, tmp_path):
     """The monitor reads images and renders fixed z, but draws no TF randomness: a run with
     it ends with exactly the weights of a run without it."""
-    watched = train(tiny_cfg, digits, tmp_path / "watched", verbose=0)
-    plain = train(tiny_cfg, digits, tmp_path / "plain", verbose=0, health=False)
+    watched = train(tiny_cfg, digits, tmp_path / "watched", progress=False)
+    plain = train(tiny_cfg, digits, tmp_path / "plain", progress=False, health=False)
     assert not (tmp_path / "plain" / "health.csv").exists()
-    for a, b in zip(weights(watched), weights(plain)):
+    for a, b in zip(weights(watched), weights(plain), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_cfg, digits, tmp_path):
     cfg = tiny_cfg.replace(epochs=3)
-    straight = train(cfg, digits, tmp_path / "straight", verbose=0)
+    straight = train(cfg, digits, tmp_path / "straight", progress=False)
 
     run = tmp_path / "interrupted"
     with pytest.raises(KeyboardInterrupt):
-        train(cfg, digits, run, verbose=0, extra_callbacks=[InterruptAt(epoch=1, batch=5)])
+        train(cfg, digits, run, progress=False, extra_callbacks=[InterruptAt(epoch=1, batch=5)])
     assert checkpoint.saved_epoch(run) == 1
-    resumed = train(cfg, digits, run, resume=True, verbose=0)
+    resumed = train(cfg, digits, run, resume=True, progress=False)
 
-    for a, b in zip(weights(straight), weights(resumed)):
+    for a, b in zip(weights(straight), weights(resumed), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     log = (run / "log.csv").read_text().splitlines()
     assert [row.split(",")[0] for row in log[1:]] == ["1", "2", "3"]  # no epoch lost or doubled
@@ -135,15 +140,15 @@ def test_a_run_does_not_depend_on_what_the_process_seeded_before(tiny_cfg, digit
     results = []
     for i, history in enumerate((123, 456)):
         tf.random.set_seed(history)
-        results.append(weights(train(cfg, digits, tmp_path / f"run{i}", verbose=0)))
-    for a, b in zip(*results):
+        results.append(weights(train(cfg, digits, tmp_path / f"run{i}", progress=False)))
+    for a, b in zip(*results, strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_crash_while_saving_keeps_the_last_good_checkpoint(tiny_cfg, digits, tmp_path,
                                                            monkeypatch):
     run = tmp_path / "run"
-    gan = train(tiny_cfg.replace(epochs=1), digits, run, verbose=0)
+    gan = train(tiny_cfg.replace(epochs=1), digits, run, progress=False)
     good = weights(gan)
 
     def dying_savez(f, **arrays):  # writes half a file, then the machine "dies"
@@ -152,24 +157,24 @@ def test_crash_while_saving_keeps_the_last_good_checkpoint(tiny_cfg, digits, tmp
 
     monkeypatch.setattr(checkpoint.np, "savez", dying_savez)
     with pytest.raises(OSError, match="disk full"):
-        train(tiny_cfg.replace(epochs=2), digits, run, resume=True, verbose=0)
+        train(tiny_cfg.replace(epochs=2), digits, run, resume=True, progress=False)
     monkeypatch.undo()
     assert checkpoint.saved_epoch(run) == 1
-    for a, b in zip(good, weights(load_run(run))):
+    for a, b in zip(good, weights(load_run(run)), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
 def test_resume_refuses_a_different_model(tiny_cfg, digits, tmp_path):
-    train(tiny_cfg.replace(epochs=1), digits, tmp_path, verbose=0)
+    train(tiny_cfg.replace(epochs=1), digits, tmp_path, progress=False)
     with pytest.raises(ValueError, match="width 8 -> 16"):
-        train(tiny_cfg.replace(width=16), digits, tmp_path, resume=True, verbose=0)
+        train(tiny_cfg.replace(width=16), digits, tmp_path, resume=True, progress=False)
     with pytest.raises(FileExistsError, match="resume"):
-        train(tiny_cfg, digits, tmp_path, verbose=0)
+        train(tiny_cfg, digits, tmp_path, progress=False)
 
 
 def test_nan_loss_stops_with_a_clear_message(tiny_cfg, digits, tmp_path):
     # An absurd learning rate with no momentum damping blows the weights up within steps.
     cfg = tiny_cfg.replace(learning_rate=1e12, beta_1=0.0, epochs=3)
     with pytest.raises(TrainingDiverged, match="last checkpoint"):
-        train(cfg, digits, tmp_path / "nan", verbose=0)
+        train(cfg, digits, tmp_path / "nan", progress=False)
     assert "divergence" in monitor.read_flags(tmp_path / "nan")  # recorded before the stop

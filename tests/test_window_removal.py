@@ -149,8 +149,20 @@ def test_measure_drop_structure(tiny_g):
     assert len(part["control_maps"]) == 2
 
 
-def test_drop_figure_writes_png(tiny_g, tmp_path):
-    z = np.random.default_rng(3).uniform(-1, 1, (4, 100)).astype(np.float32)
+def test_drop_figure_shows_each_variant_of_the_same_z_as_a_row(tiny_g, tmp_path):
+    z = np.random.default_rng(3).uniform(-1, 1, (5, 100)).astype(np.float32)
     images = F.render_variants(tiny_g, z, [0, 1], F.random_maps(8, 2))
-    F.drop_figure(images, tmp_path / "drop.png", k=4)
+    fig = F.drop_figure(images, tmp_path / "drop.png", k=4)
     assert (tmp_path / "drop.png").stat().st_size > 1000
+    assert [ax.get_title() for ax in fig.axes] == ["original", "windows dropped",
+                                                   "random dropped"]
+    for ax, name in zip(fig.axes, images, strict=True):
+        assert len(ax.images) == 1
+        picture = np.asarray(ax.images[0].get_array())
+        assert picture.shape == (32 + 4, 4 * 34 + 2, 3)  # one strip of 4, 2-pixel borders
+        strip = np.full(picture.shape, 255, np.uint8)
+        for j in range(4):  # the first 4 of the 5 samples, left to right
+            strip[2:34, 2 + 34 * j:34 + 34 * j] = images[name][j]
+        np.testing.assert_array_equal(picture, strip)
+    shown = [np.asarray(ax.images[0].get_array()) for ax in fig.axes]
+    assert not np.array_equal(shown[0], shown[1])  # the drop changed the pictures

@@ -15,6 +15,7 @@ import re
 import sys
 from pathlib import Path
 
+from dcgan_tf.config import InputError
 from dcgan_tf.fileio import read_json, write_json, write_text
 
 REPO = "https://github.com/dcgan-tf/dcgan-tf"
@@ -50,7 +51,7 @@ def parse_repo(repo: str) -> tuple[str, str]:
     """(owner, name) of a https://github.com/OWNER/NAME address; ValueError otherwise."""
     match = _GITHUB.fullmatch(repo)
     if not match:
-        raise ValueError(f"{repo!r}: expected https://github.com/OWNER/NAME (Colab badges "
+        raise InputError(f"{repo!r}: expected https://github.com/OWNER/NAME (Colab badges "
                          "open notebooks from GitHub)")
     return match.group(1), match.group(2)
 

@@ -30,6 +30,8 @@ import functools
 import cv2
 import numpy as np
 
+from dcgan_tf.config import InputError
+
 LIT, HAIR = 128, 255  # aux channel: 0 unlit, 128 lit by the scene's light, 255 lit + texture
 SOFT_ONE = 200  # the soft (multiply) layer's 1.0, so it can brighten up to 255/200
 _SHIFT = 4  # OpenCV sub-pixel bits: coordinates are drawn in 1/16 pixel
@@ -146,7 +148,7 @@ def grid(R: int):
 def canvas_size(size: int) -> int:
     """The canvas a picture of `size` is drawn on (32 is drawn at 64 and averaged down)."""
     if size not in (32, 64, 128):
-        raise ValueError(f"size must be 32, 64 or 128, got {size}")
+        raise InputError(f"size must be 32, 64 or 128, got {size}")
     return max(size, 64)
 
 

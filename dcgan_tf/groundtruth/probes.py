@@ -22,13 +22,20 @@ reader on a labelled data set instead (CelebA's Smiling, Eyeglasses, Male and a 
 
 from __future__ import annotations
 
+import hashlib
 import time
 import warnings
 from pathlib import Path
 
+import keras
 import numpy as np
+import tensorflow as tf
+from keras import layers
 
 from dcgan_tf import fileio, seeds
+from dcgan_tf.train import keras_verbose
+from dcgan_tf.config import DCGANConfig, InputError, cache_dir
+from dcgan_tf.data import make_dataset
 from dcgan_tf.groundtruth import procedural
 from dcgan_tf.inference import in_batches
 from dcgan_tf.metrics import frechet_distance
@@ -78,22 +85,20 @@ def to_model_input(images, size: int) -> np.ndarray:
     if x.ndim == 3:
         x = x[None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3):
-        raise ValueError(f"expected images shaped (n, h, w, 3), got {x.shape}")
+        raise InputError(f"expected images shaped (n, h, w, 3), got {x.shape}")
     if x.dtype == np.uint8:
         x = x.astype(np.float32) * np.float32(2 / 255) - 1
     elif x.dtype.kind == "f":
         lo, hi = (float(x.min()), float(x.max())) if x.size else (0.0, 0.0)
         if lo < -1.01 or hi > 1.01:
-            raise ValueError(f"float images must be in [-1, 1] (tanh range), got [{lo:.3g}, "
+            raise InputError(f"float images must be in [-1, 1] (tanh range), got [{lo:.3g}, "
                              f"{hi:.3g}]; pass uint8 for [0, 255] pictures")
         x = np.clip(x.astype(np.float32), -1, 1)
     else:
-        raise ValueError(f"images must be uint8 or float, got {x.dtype}")
+        raise InputError(f"images must be uint8 or float, got {x.dtype}")
     if x.shape[-1] == 1:
         x = np.repeat(x, 3, axis=-1)
     if x.shape[1:3] != (size, size):
-        import tensorflow as tf
-
         x = tf.image.resize(x, (size, size), method="area", antialias=True).numpy()
     return x
 
@@ -103,9 +108,6 @@ def build_model(name: str, size: int):
 
     The trunk works at 32x32: a 64 or 128 input first passes one cheap strided layer per
     doubling, so a probe costs about the same at every size."""
-    import keras
-    from keras import layers
-
     inputs = keras.Input((size, size, 3), name="image")
     # A little noise in training keeps the probes calm on generator samples, which are
     # never as clean as the drawings.
@@ -164,14 +166,12 @@ class Probes:
     """Trained attribute probes for one data set and image size."""
 
     def __init__(self, name: str, size: int, model, scores: dict | None = None):
-        import keras
-
         if name not in HEADS:
-            raise ValueError(f"no probes for {name!r}; expected one of {sorted(HEADS)}")
+            raise InputError(f"no probes for {name!r}; expected one of {sorted(HEADS)}")
         self.name, self.size, self.model = name, size, model
         self.heads = HEADS[name]
         self.scores = scores or {}  # held-out scores measured right after training
-        self._features = keras.Model(model.inputs, model.get_layer("features").output)
+        self._features = keras.Model(model.input, model.get_layer("features").output)
 
     def __repr__(self):
         return f"Probes({self.name!r}, size={self.size}, heads={list(self.heads)})"
@@ -179,7 +179,7 @@ class Probes:
     def _run(self, model, images, batch_size):
         x = to_model_input(images, self.size)
         if len(x) == 0:
-            raise ValueError("no images to probe")
+            raise InputError("no images to probe")
         return in_batches(lambda b: model(b, training=False), x, batch_size)
 
     def predict(self, images, batch_size: int = 256) -> dict[str, np.ndarray]:
@@ -220,21 +220,16 @@ class Probes:
 
 def probe_path(name: str, size: int) -> Path:
     """The cache file of a probe: keyed by data set, size and both generator versions."""
-    from dcgan_tf.config import cache_dir
-
     folder = cache_dir() / "probes"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}_{size}px_data{procedural.VERSION}_probe{PROBE_VERSION}.keras"
 
 
 def train_probes(name: str, size: int = 64, n_train: int | None = None,
-                 epochs: int | None = None, verbose: int | str = "auto") -> Probes:
+                 epochs: int | None = None, progress: bool = True) -> Probes:
     """Train probes on freshly drawn data (TRAIN_SEED) and score them on VAL_SEED."""
-    import keras
-    import tensorflow as tf
-
     if name not in HEADS:
-        raise ValueError(f"no probes for {name!r}; expected one of {sorted(HEADS)}")
+        raise InputError(f"no probes for {name!r}; expected one of {sorted(HEADS)}")
     n_train = n_train or TRAIN_IMAGES[size]
     epochs = epochs or EPOCHS[size]
     start = time.time()
@@ -251,7 +246,8 @@ def train_probes(name: str, size: int = 64, n_train: int | None = None,
           .batch(BATCH, drop_remainder=True)
           .map(lambda x, t: (tf.cast(x, tf.float32) * (2 / 255) - 1, t))
           .prefetch(2))
-    model.fit(ds, epochs=epochs, verbose=verbose, shuffle=False)  # ds shuffles itself
+    # shuffle=False: ds shuffles itself
+    model.fit(ds, epochs=epochs, verbose=keras_verbose(progress), shuffle=False)
     probes = Probes(name, size, model)
     val_images, val_labels = procedural.make(name, 1_000, seed=VAL_SEED, size=size)
     probes.scores = probes.evaluate(val_images, val_labels)
@@ -262,14 +258,13 @@ def train_probes(name: str, size: int = 64, n_train: int | None = None,
 _LOADED: dict = {}
 
 
-def get_probes(name: str, size: int = 64, verbose: int | str = "auto") -> Probes:
+def get_probes(name: str, size: int = 64, progress: bool = True) -> Probes:
     """Probes for `name` ("faces" or "rooms") at `size`: from memory, the disk cache, or
     trained now (tens of seconds on a CPU) and cached with an atomic write."""
     path = probe_path(name, size)
     key = str(path)
     if key in _LOADED:
         return _LOADED[key]
-    import keras
 
     scores_path = path.with_suffix(".json")
     probes = None
@@ -282,7 +277,7 @@ def get_probes(name: str, size: int = 64, verbose: int | str = "auto") -> Probes
             warnings.warn(f"{path}: unreadable probe cache ({err}); training again",
                           stacklevel=2)
     if probes is None:
-        probes = train_probes(name, size, verbose=verbose)
+        probes = train_probes(name, size, progress=progress)
         fileio.write_json(scores_path, probes.scores)
         with fileio.atomic_path(path, suffix=".keras") as tmp:  # Keras insists on .keras
             probes.model.save(tmp)  # the model last: its presence means "cache complete"
@@ -299,8 +294,6 @@ def _label_targets(labels: dict, names) -> dict:
     """Float targets per name from a labelled example; "yaw" is derived from CelebA landmarks:
     the nose's offset from the eyes' midpoint in eye distances (< 0: looks to the image left,
     the sign convention of dcgan_tf.groundtruth.procedural)."""
-    import tensorflow as tf
-
     out = {}
     for name in names:
         if name == "yaw":
@@ -319,10 +312,8 @@ class LabelProbe:
     [0, 255] or float in [-1, 1], any size: see to_model_input)."""
 
     def __init__(self, model, names):
-        import keras
-
         self.model, self.names = model, tuple(names)
-        self._features = keras.Model(model.inputs, model.get_layer("features").output)
+        self._features = keras.Model(model.input, model.get_layer("features").output)
 
     def __repr__(self):
         return f"LabelProbe({', '.join(self.names)}; {self.model.input.shape[1]} px)"
@@ -330,7 +321,7 @@ class LabelProbe:
     def _run(self, model, images, batch=256):
         x = to_model_input(images, self.model.input.shape[1])
         if len(x) == 0:
-            raise ValueError("no images to probe")
+            raise InputError("no images to probe")
         return in_batches(lambda b: model(b, training=False), x, batch)
 
     def predict(self, images) -> dict:
@@ -344,10 +335,6 @@ def label_probe_path(source: str, names, resolution: int, epochs: int, batch_siz
                      seed: int) -> Path:
     """The cache file of a label probe, keyed by a hash of every argument that changes the
     trained model, and of procedural.VERSION when the source is drawn ("faces:N")."""
-    import hashlib
-
-    from dcgan_tf.config import cache_dir
-
     drawn = source.partition(":")[0] in procedural.NAMES and not Path(source).exists()
     parts = (source, tuple(names), resolution, epochs, batch_size, seed, LABEL_PROBE_VERSION,
              procedural.VERSION if drawn else None)
@@ -357,9 +344,6 @@ def label_probe_path(source: str, names, resolution: int, epochs: int, batch_siz
 
 
 def _label_model(names, resolution: int):
-    import keras
-    from keras import layers
-
     x = inp = keras.Input((resolution, resolution, 3))
     for filters in (32, 64, 128, 128)[: {32: 3, 64: 4, 128: 4}[resolution]]:
         x = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu")(x)
@@ -375,7 +359,7 @@ def _label_model(names, resolution: int):
 
 def train_label_probe(source="tfds:celeb_a", names=("Smiling", "Eyeglasses", "Male"),
                       resolution: int = 64, epochs: int = 3, batch_size: int = 128,
-                      seed: int = 0, cache: bool = True, verbose="auto") -> LabelProbe:
+                      seed: int = 0, cache: bool = True, progress: bool = True) -> LabelProbe:
     """Train a small CNN on a labelled source's binary attributes (and "yaw" from landmarks).
 
     The data comes through dcgan_tf.data.make_dataset(with_labels=True), so any labelled
@@ -383,11 +367,6 @@ def train_label_probe(source="tfds:celeb_a", names=("Smiling", "Eyeglasses", "Ma
     argument that changes it (`label_probe_path`); in-memory arrays are never cached: they
     have no stable name.
     """
-    import keras
-
-    from dcgan_tf.config import DCGANConfig
-    from dcgan_tf.data import make_dataset
-
     names = tuple(names)
     cache = cache and isinstance(source, str)
     path = label_probe_path(source, names, resolution, epochs, batch_size, seed) \
@@ -401,7 +380,8 @@ def train_label_probe(source="tfds:celeb_a", names=("Smiling", "Eyeglasses", "Ma
     batches, steps = make_dataset(source, cfg, epochs=epochs, with_labels=True)
     batches = batches.map(lambda x, lab: (x, _label_targets(lab, names)))
     model = _label_model(names, resolution)
-    model.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=verbose, shuffle=False)
+    model.fit(batches, epochs=epochs, steps_per_epoch=steps, verbose=keras_verbose(progress),
+              shuffle=False)
     if cache:
         with fileio.atomic_path(path, suffix=".keras") as tmp:  # Keras insists on .keras
             model.save(tmp)

@@ -42,8 +42,10 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from tqdm.auto import tqdm
 
 from dcgan_tf import fileio
+from dcgan_tf.config import InputError, cache_dir
 from dcgan_tf.groundtruth.drawing import canvas_size
 from dcgan_tf.groundtruth.faces import (BACKGROUNDS, FACE_BINARY, HAIR_COLORS, HAIR_STYLES,
                                         YAW_RADIANS, draw_faces, relabel_faces, sample_faces)
@@ -74,9 +76,9 @@ def sample_factors(name: str, n: int, seed: int = 0, factors: dict | None = None
     faces or rooms with one thing changed.
     """
     if name not in _KINDS:
-        raise ValueError(f"unknown procedural data set {name!r}; expected one of {NAMES}")
+        raise InputError(f"unknown procedural data set {name!r}; expected one of {NAMES}")
     if n < 0:
-        raise ValueError(f"n must be >= 0, got {n}")
+        raise InputError(f"n must be >= 0, got {n}")
     sample, relabel = _KINDS[name]
     parts = []
     for c in range(-(-n // CHUNK)):
@@ -87,10 +89,10 @@ def sample_factors(name: str, n: int, seed: int = 0, factors: dict | None = None
          for k in empty}
     for k, v in (factors or {}).items():
         if k not in f:
-            raise ValueError(f"unknown {name} factor {k!r}; known: {sorted(f)}")
+            raise InputError(f"unknown {name} factor {k!r}; known: {sorted(f)}")
         v = np.asarray(v)
         if v.ndim and len(v) != n:
-            raise ValueError(f"factor {k!r}: {len(v)} values for {n} images")
+            raise InputError(f"factor {k!r}: {len(v)} values for {n} images")
         f[k] = np.broadcast_to(v, (n,)).astype(f[k].dtype)
     return relabel(f, set(factors or ()))
 
@@ -161,7 +163,6 @@ def _make_from(name: str, f: dict, size: int, workers, progress):
     masks = {}
     if name == "rooms":
         masks = {k: np.zeros((n, size, size), bool) for k in ROOM_OBJECTS}
-    from tqdm.auto import tqdm
 
     with tqdm(total=n, desc=f"drawing {name}", unit="img", disable=not progress,
               leave=False) as bar:
@@ -222,7 +223,7 @@ def _show(progress, n):
 def make(name: str, n: int, seed: int = 0, size: int = 64, **kwargs):
     """make_faces or make_rooms by name."""
     if name not in NAMES:
-        raise ValueError(f"unknown procedural data set {name!r}; expected one of {NAMES}")
+        raise InputError(f"unknown procedural data set {name!r}; expected one of {NAMES}")
     return (make_faces if name == "faces" else make_rooms)(n, seed, size, **kwargs)
 
 
@@ -240,7 +241,7 @@ def vary(name: str, factor: str, values, seed: int = 0, size: int = 64, index: i
     fixed = dict(factors or {}, **{factor: values})
     for k, v in fixed.items():
         if k not in f:
-            raise ValueError(f"unknown {name} factor {k!r}; known: {sorted(f)}")
+            raise InputError(f"unknown {name} factor {k!r}; known: {sorted(f)}")
         f[k] = np.broadcast_to(np.asarray(v), (len(values),)).astype(f[k].dtype)
     _, relabel = _KINDS[name]
     f = relabel(f, set(fixed))
@@ -249,8 +250,6 @@ def vary(name: str, factor: str, values, seed: int = 0, size: int = 64, index: i
 
 def cache_path(name: str, n: int, seed: int = 0, size: int = 64) -> Path:
     """Where load() keeps a data set: keyed by everything that changes its content."""
-    from dcgan_tf.config import cache_dir
-
     folder = cache_dir() / "procedural"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / f"{name}_n{n}_seed{seed}_{size}px_v{VERSION}.npz"
@@ -297,7 +296,7 @@ def _read_npz(path: Path):
                 bits = np.unpackbits(z[key], axis=1, count=size * size)
                 labels[key[8:]] = bits.reshape(n, size, size).astype(bool)
     if not labels:
-        raise ValueError("no labels in the file")
+        raise InputError("no labels in the file")
     return images, labels
 
 

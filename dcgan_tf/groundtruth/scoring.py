@@ -20,10 +20,13 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import cv2
 import keras
 import numpy as np
 
+from dcgan_tf.config import InputError
 from dcgan_tf import checkpoint, seeds
+from dcgan_tf import train as train_module  # build_gan looked up per call: tests wrap it
 from dcgan_tf.fileio import write_json
 from dcgan_tf.groundtruth import probes, procedural
 from dcgan_tf.inference import render
@@ -84,10 +87,10 @@ class Scorer:
 
     def __init__(self, cfg, name: str = "faces", n: int = 2_000, where="this run"):
         if cfg.channels != 3:
-            raise ValueError(f"{where}: the {name} probes read RGB images, this run has "
+            raise InputError(f"{where}: the {name} probes read RGB images, this run has "
                              f"{cfg.channels} channel(s)")
         if n < 2:
-            raise ValueError(f"n={n}: need at least two images per set")
+            raise InputError(f"n={n}: need at least two images per set")
         self.name, self.n, self.resolution = name, n, cfg.resolution
         self.probe = probes.get_probes(name, cfg.resolution)
         self.real, _ = procedural.load(name, n, seed=REAL_SEEDS[0], size=cfg.resolution)
@@ -114,8 +117,6 @@ class Scorer:
 def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
     """Score the last checkpoint of `run_dir` against procedural `name` data; writes
     RUN/report.json and returns the report."""
-    from dcgan_tf.train import build_gan  # looked up per call: tests wrap it
-
     run_dir = Path(run_dir)
     gan = load_run(run_dir)
     cfg = gan.cfg
@@ -125,7 +126,7 @@ def score_run(run_dir, name: str = "faces", n: int = 2_000) -> RunReport:
     # Seeded as train() seeds it before building: exactly the generator the run started
     # from, so the figure does not depend on what the process drew before.
     keras.utils.set_random_seed(cfg.seed)
-    untrained = scorer.images(build_gan(cfg))
+    untrained = scorer.images(train_module.build_gan(cfg))
     report = RunReport(
         name=name, resolution=cfg.resolution, n=n,
         epochs=checkpoint.saved_epoch(run_dir),
@@ -185,8 +186,6 @@ def _last_seconds(path: Path) -> float:
 
 
 def _blur(sigma):
-    import cv2
-
     return lambda x: np.stack([cv2.GaussianBlur(im, (0, 0), sigma).reshape(im.shape)
                                for im in x])
 
@@ -199,8 +198,6 @@ def _noise(sd):
 
 
 def _halved(x):
-    import cv2
-
     side = x.shape[1]
     return np.stack([cv2.resize(cv2.resize(im, (side // 2, side // 2),
                                            interpolation=cv2.INTER_AREA), (side, side),

@@ -16,7 +16,9 @@ import math
 import time
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+from PIL import Image
 
 from dcgan_tf import checkpoint, monitor, plots
 from dcgan_tf.callbacks import TrainingDiverged
@@ -25,7 +27,8 @@ from dcgan_tf.data import procedural_name
 from dcgan_tf.fileio import read_json, write_json, write_text
 from dcgan_tf.groundtruth.scoring import SCORES_FILE, ScoreLog
 from dcgan_tf.runlog import read_rows, write_rows
-from dcgan_tf.train import check_same_config, train_or_load
+from dcgan_tf.train import _describe as describe_source  # data.json's record of a source
+from dcgan_tf.train import DATA_FILE, check_same_config, train_or_load
 
 STATUS_FILE = "ablation.json"  # per run: its config name, overrides, seed and outcome
 
@@ -65,27 +68,33 @@ def run_config(name: str, seed: int, base: DCGANConfig, table=None) -> DCGANConf
 
 
 def run_ablation(names, seeds, source, out_dir, base: DCGANConfig | None = None,
-                 epochs: int | None = None, score_n: int = 500, verbose=0,
+                 epochs: int | None = None, score_n: int = 500, progress: bool = False,
                  table: dict | None = None) -> list[dict]:
     """Train every name x seed (names of `table`, default ABLATIONS; `seeds` a count or a
     list of seeds) on `source` into out_dir/<name>/seed<k>/; one status dict per run.
 
     `base` defaults to the DCGAN_PROFILE profile, `epochs` to its epochs. Finished and
-    diverged runs are skipped, interrupted ones resume. `verbose` is Keras' fit verbosity.
+    diverged runs are skipped, interrupted ones resume; a larger budget resumes finished
+    runs. Before any run trains, every run folder that exists is checked: another config,
+    other data or more epochs than asked (a sweep keeps one budget) is an InputError.
+    `progress` shows each run's Keras progress bar.
     """
     base = base or DCGANConfig.profile()
-    base = base.replace(epochs=epochs) if epochs else base
+    base = base.replace(epochs=epochs) if epochs is not None else base
     data_name = procedural_name(source)  # None: no probes, so no FD (e.g. CelebA)
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
-    jobs = [(name, seed) for name in names for seed in seeds]
-    for name, _ in jobs:
-        run_config(name, 0, base, table)  # every name checked before the first run trains
+    if not names or not seeds:
+        raise InputError(f"nothing to run: no {'seeds' if names else 'configurations'}")
+    jobs = {(name, seed): run_config(name, seed, base, table)  # every name checked first
+            for name in names for seed in seeds}
+    for (name, seed), cfg in jobs.items():
+        _check_folder(Path(out_dir) / name / f"seed{seed}", cfg, source)
     statuses = []
-    for i, (name, seed) in enumerate(jobs, 1):
+    for i, ((name, seed), cfg) in enumerate(jobs.items(), 1):
         run_dir = Path(out_dir) / name / f"seed{seed}"
         start = time.perf_counter()
-        status = _run_one(name, run_config(name, seed, base, table), source, run_dir,
-                          data_name, score_n, verbose, (table or ABLATIONS)[name])
+        status = _run_one(name, cfg, source, run_dir, data_name, score_n, progress,
+                          (table or ABLATIONS)[name])
         fd = _last_fd(run_dir)
         print(f"[{i}/{len(jobs)}] {name} seed {seed}: {status['status']}, FD "
               f"{fd:.2f}, {time.perf_counter() - start:.0f} s", flush=True)
@@ -93,18 +102,41 @@ def run_ablation(names, seeds, source, out_dir, base: DCGANConfig | None = None,
     return statuses
 
 
-def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, verbose,
-             overrides) -> dict:
-    previous = read_status(run_dir)
-    if previous.get("status") == "diverged":
-        return previous | {"skipped": True}  # a divergence is this run's result
-    if (run_dir / "config.json").is_file():  # a folder of another sweep is not reused
+def _check_folder(run_dir: Path, cfg: DCGANConfig, source) -> None:
+    """InputError if run_dir holds a run this sweep cannot reuse or resume: another config,
+    other data, or one that went on past cfg.epochs (finished or diverged)."""
+    if (run_dir / "config.json").is_file():
         check_same_config(DCGANConfig.from_json(run_dir / "config.json"), cfg, run_dir)
+    recorded, asked = read_json(run_dir / DATA_FILE, default=None), describe_source(source)
+    if recorded is not None and recorded != asked:
+        raise InputError(f"{run_dir} was trained on {recorded['source']!r}, not on "
+                         f"{asked['source']!r}: a sweep trains every run on the same data; "
+                         "give it another folder")
+    saved, diverged = checkpoint.saved_epoch(run_dir), _diverged(run_dir)
+    if (saved + 1 if diverged else saved) > cfg.epochs:
+        what = (f"diverged in epoch {saved + 1}, after" if diverged
+                else f"holds {saved} epochs, more than")
+        raise InputError(f"{run_dir} {what} the {cfg.epochs} epoch(s) this sweep asks for: "
+                         "a sweep keeps one budget; ask for its epochs or use another folder")
+
+
+def _diverged(run_dir: Path) -> bool:
+    return read_status(run_dir).get("status") == "diverged"
+
+
+def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, progress,
+             overrides) -> dict:
+    """Train one run (checked by _check_folder), or skip it if it finished or diverged."""
+    if _diverged(run_dir):  # a divergence within the budget is this run's result
+        message = read_status(run_dir)["message"]
+        return _write_status(run_dir, name, overrides, cfg, "diverged", message) \
+            | {"skipped": True}
     if checkpoint.saved_epoch(run_dir) >= cfg.epochs:
         return _write_status(run_dir, name, overrides, cfg, "done") | {"skipped": True}
+    (run_dir / STATUS_FILE).unlink(missing_ok=True)  # the last outcome no longer holds
     status, message = "done", ""
     try:
-        train_or_load(cfg, source, run_dir, verbose=verbose,
+        train_or_load(cfg, source, run_dir, progress=progress,
                       extra_callbacks=[ScoreLog(run_dir, data_name, score_n)] if data_name
                       else [])
     except TrainingDiverged as err:  # its rows so far are kept; the sweep goes on
@@ -113,8 +145,10 @@ def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, verbose,
 
 
 def _write_status(run_dir: Path, name, overrides, cfg, status, message="") -> dict:
+    """Write ablation.json: "epochs" are the epochs saved (a diverged run: before it)."""
     record = {"config": name, "overrides": overrides, "seed": cfg.seed,
-              "epochs": cfg.epochs, "status": status, "message": message}
+              "epochs": checkpoint.saved_epoch(run_dir), "status": status,
+              "message": message}
     write_json(run_dir / STATUS_FILE, record)
     return record
 
@@ -138,14 +172,21 @@ def _number(text):
     return float(text) if text not in ("", None) else None
 
 
-def run_dirs(out_dir) -> list[Path]:
-    """The run folders of a sweep: ABLATIONS order, then other names; seeds in order."""
+def run_dirs(out_dir, configs=None, seeds=None) -> list[Path]:
+    """The run folders of a sweep: ABLATIONS order, then other names; seeds in order.
+    `configs`, `seeds`: only those (default: all)."""
     order = {name: i for i, name in enumerate(ABLATIONS)}
-    configs = sorted((p for p in Path(out_dir).iterdir() if p.is_dir()),
+    folders = sorted((p for p in Path(out_dir).iterdir() if p.is_dir()),
                      key=lambda p: (order.get(p.name, len(order)), p.name))
-    return [run for config in configs
+    runs = [run for config in folders
             for run in sorted(config.glob("seed*"), key=lambda p: int(p.name[4:]))
             if (run / STATUS_FILE).is_file() or (run / SCORES_FILE).is_file()]
+    return [run for run in runs if _wanted(run.parent.name, int(run.name[4:]), configs, seeds)]
+
+
+def _wanted(config: str, seed: int, configs=None, seeds=None) -> bool:
+    """Whether a run is of the given configs and seeds (None: any)."""
+    return (configs is None or config in configs) and (seeds is None or seed in seeds)
 
 
 def _status(run_dir: Path, record: dict) -> str:
@@ -178,11 +219,12 @@ def _run_rows(run_dir: Path) -> list[dict]:
     return rows or [{**common, "epoch": 0}]
 
 
-def collect(out_dir) -> list[dict]:
+def collect(out_dir, configs=None, seeds=None) -> list[dict]:
     """One row per config x seed x epoch: scores.csv joined with health.csv, log.csv's
     losses and D(x)/D(G(z)), the run's status and the monitor's first flagged epoch per
-    signal (flag_<signal>, None if never). Also written to out_dir/results.csv."""
-    rows = [row for run in run_dirs(out_dir) for row in _run_rows(run)]
+    signal (flag_<signal>, None if never). Also written to out_dir/results.csv. `configs`,
+    `seeds`: only those runs (default: every run in out_dir)."""
+    rows = [row for run in run_dirs(out_dir, configs, seeds) for row in _run_rows(run)]
     fields = list(dict.fromkeys(k for row in rows for k in row))
     write_rows(Path(out_dir) / "results.csv", rows, fields)
     return rows
@@ -230,7 +272,8 @@ def summarise(rows) -> list[dict]:
     the late FD (mean over the second half of the epochs; mean and sd over seeds) and its
     swing (mean epoch-to-epoch jump there, mean over seeds), which show an oscillating run
     a lucky last epoch hides; the share of seeds the monitor flagged per signal (a
-    diverged run counts for "divergence" even unflagged) and the mean training minutes."""
+    diverged run counts for "divergence" even unflagged) and the mean training minutes of
+    the seeds that have a training time (nan if none)."""
     summary = []
     for config, seeds in _runs(rows).items():
         finals = [r[-1] for r in seeds.values()]
@@ -247,8 +290,8 @@ def summarise(rows) -> list[dict]:
             hit = [r.get(f"flag_{signal}") is not None
                    or (signal == "divergence" and r["status"] == "diverged") for r in finals]
             entry[signal] = float(np.mean(hit))
-        entry["minutes"] = float(np.mean([(r.get("train_seconds") or 0.0) / 60
-                                          for r in finals]))
+        times = [r["train_seconds"] / 60 for r in finals if r.get("train_seconds") is not None]
+        entry["minutes"] = float(np.mean(times)) if times else math.nan
         summary.append(entry)
     return summary
 
@@ -260,7 +303,8 @@ def _mean_sd(mean: float, sd: float) -> str:
 
 
 def markdown(summary) -> str:
-    """summarise()'s rows as a markdown table (flag columns: seeds flagged / seeds)."""
+    """summarise()'s rows as a markdown table (flag columns: seeds flagged / seeds; a dash
+    for minutes when no seed has a training time)."""
     head = ["config", "seeds", "final FD (mean ± sd)", "late FD (mean ± sd)", "swing",
             *monitor.SIGNALS, "train min"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -273,7 +317,8 @@ def markdown(summary) -> str:
             late += f" (epochs {s['late_from']}+)"
         swing = _mean_sd(s["swing"], math.nan)
         flags = [f"{round(s[k] * s['seeds'])}/{s['seeds']}" for k in monitor.SIGNALS]
-        cells = [s["config"], str(s["seeds"]), fd, late, swing, *flags, f"{s['minutes']:.1f}"]
+        minutes = "–" if math.isnan(s["minutes"]) else f"{s['minutes']:.1f}"
+        cells = [s["config"], str(s["seeds"]), fd, late, swing, *flags, minutes]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -283,14 +328,15 @@ def markdown(summary) -> str:
 
 def fd_curves(rows, path, minutes: bool = False, baseline: str = "paper",
               title: str = "Probe FD per configuration (mean over seeds, band: range)",
-              column: str = "fd", label: str = "", lines: dict | None = None) -> Path:
+              column: str = "fd", label: str = "", lines: dict | None = None,
+              configs=None, seeds=None) -> Path:
     """Probe FD per epoch, one line per config: the mean over seeds, a band from the
     lowest to the highest seed. `minutes`: against the mean training minutes at each epoch
     instead (the quality reached per CPU-minute). With `column="fd_plain"` the plain G's
     FD is drawn dashed beside each config's `fd` (label: what `fd` is). `lines`: {label:
-    FD} drawn as grey horizontal references (a target, a ruler's points)."""
-    import matplotlib
-
+    FD} drawn as grey horizontal references (a target, a ruler's points). `configs`,
+    `seeds`: draw only those (default: every run in `rows`)."""
+    rows = [r for r in rows if _wanted(r["config"], r["seed"], configs, seeds)]
     fig, (ax,) = plots.new_figure(path, 1, 1, (9, 5))
     # Ten clearly different colours first (tab10), then the lighter tab20 shades.
     palette = [*matplotlib.colormaps["tab10"].colors,
@@ -329,13 +375,12 @@ def fd_curves(rows, path, minutes: bool = False, baseline: str = "paper",
     return Path(path)
 
 
-def final_grids(out_dir, path, ncols: int = 4) -> Path:
-    """The last sample grid of each config's first seed, side by side."""
-    from PIL import Image
-
+def final_grids(out_dir, path, ncols: int = 4, configs=None, seeds=None) -> Path:
+    """The last sample grid of each config's first seed, side by side (`configs`, `seeds`:
+    of those only)."""
     panels = []
     seen = set()
-    for run in run_dirs(out_dir):
+    for run in run_dirs(out_dir, configs, seeds):
         grids = sorted((run / "samples").glob("epoch_*.png"))
         if run.parent.name in seen or not grids:
             continue
@@ -359,16 +404,17 @@ def final_grids(out_dir, path, ncols: int = 4) -> Path:
     return Path(path)
 
 
-def analyse(out_dir) -> tuple[list[dict], str]:
+def analyse(out_dir, configs=None, seeds=None) -> tuple[list[dict], str]:
     """collect + summarise a sweep, write summary.md, fd_curves.png and final_grids.png;
-    returns the summary rows and the markdown table."""
+    returns the summary rows and the markdown table. `configs`, `seeds`: of those runs only
+    (a folder the chapter and the benchmark share holds others)."""
     out_dir = Path(out_dir)
-    rows = collect(out_dir)
+    rows = collect(out_dir, configs, seeds)
     summary = summarise(rows)
     table = markdown(summary)
     write_text(out_dir / "summary.md", table)
     fd_curves(rows, out_dir / "fd_curves.png")
-    final_grids(out_dir, out_dir / "final_grids.png")
+    final_grids(out_dir, out_dir / "final_grids.png", configs=configs, seeds=seeds)
     return summary, table
 
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import keras
 import numpy as np
+from matplotlib.patches import FancyBboxPatch
 
+from dcgan_tf.config import InputError
 from dcgan_tf.plots import new_figure, save_figure
+from dcgan_tf.studies.features import feature_layout
 
 
 def describe(model: keras.Model) -> list[tuple[str, str, tuple]]:
@@ -124,7 +127,7 @@ def gan_loss_gradients(p):
     p = np.asarray(p, dtype=np.float64)
     if not np.all((p > 0) & (p < 1)):  # also refuses NaN
         bad = p[~((p > 0) & (p < 1))]
-        raise ValueError(f"D(G(z)) must be in (0, 1) (open interval), got {bad.tolist()}")
+        raise InputError(f"D(G(z)) must be in (0, 1) (open interval), got {bad.tolist()}")
     return -p, -(1.0 - p)
 
 
@@ -158,8 +161,6 @@ def feature_pyramid_figure(discriminator, path=None, grid: int = 4):
     """The paper's feature vector for a built D (docs/paper_notes.md §5.1): each conv
     activation, its max-pooled grid x grid copy, and their concatenation into the SVM's
     input. Saved to `path` if given; returns the figure."""
-    from dcgan_tf.studies.features import feature_layout
-
     rows = feature_layout(discriminator, grid)
     fig, axes = new_figure(path, 1, 1, (9.5, 1.1 * len(rows) + 1.2))
     ax = axes[0]
@@ -184,7 +185,5 @@ def feature_pyramid_figure(discriminator, path=None, grid: int = 4):
 
 
 def _box_at(x: float, y: float, colour: str, width: float = 1.0, height: float = 0.7):
-    from matplotlib.patches import FancyBboxPatch
-
     return FancyBboxPatch((x, y - height / 2), width, height, facecolor=colour,
                           edgecolor="#555555", lw=0.8, boxstyle="round,pad=0,rounding_size=0.1")

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
+from dcgan_tf.config import InputError
 from dcgan_tf.data import to_model_range
 from dcgan_tf.fileio import atomic_path
 from dcgan_tf.inference import batches
@@ -34,7 +35,7 @@ def conv_activations(discriminator: keras.Model) -> list[keras.layers.Layer]:
     """D's activation layers that follow a conv layer, from the input up (names act1...)."""
     acts = [layer for layer in discriminator.layers if layer.name.startswith("act")]
     if not acts:
-        raise ValueError(f"{discriminator.name}: no activation layers named act1, act2, ...")
+        raise InputError(f"{discriminator.name}: no activation layers named act1, act2, ...")
     return acts
 
 
@@ -76,7 +77,7 @@ def with_dataset_batchnorm(discriminator: keras.Model, images, pixel_range=(-1.0
             acc[1] += var.numpy()
         n_batches += 1
     if n_batches == 0:
-        raise ValueError("with_dataset_batchnorm needs at least one image")
+        raise InputError("with_dataset_batchnorm needs at least one image")
     for bn, (mean_sum, var_sum) in zip(bns, sums):
         bn.moving_mean.assign(mean_sum / n_batches)
         bn.moving_variance.assign(var_sum / n_batches)
@@ -91,7 +92,7 @@ def feature_model(discriminator: keras.Model, grid: int = GRID) -> keras.Model:
         x, side = act.output, act.output.shape[1]
         if side > grid:
             if side % grid:
-                raise ValueError(f"{act.name}: side {side} is not a multiple of {grid}")
+                raise InputError(f"{act.name}: side {side} is not a multiple of {grid}")
             x = keras.layers.MaxPooling2D(side // grid, name=f"{act.name}_pool")(x)
         parts.append(keras.layers.Flatten(name=f"{act.name}_flat")(x))
     out = parts[0] if len(parts) == 1 else keras.layers.Concatenate(name="features")(parts)

@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from dcgan_tf.config import InputError
 from dcgan_tf.data import to_model_range, to_uint8
 from dcgan_tf.inference import batches
 from dcgan_tf.plots import grid, new_figure, save_figure
@@ -70,7 +71,7 @@ def _slope(layer) -> float | None:
     if isinstance(layer, keras.layers.ReLU):
         cfg = layer.get_config()
         if cfg.get("max_value") is not None or cfg.get("threshold", 0.0) != 0.0:
-            raise ValueError(f"{layer.name}: only plain ReLU / LeakyReLU can be guided")
+            raise InputError(f"{layer.name}: only plain ReLU / LeakyReLU can be guided")
         return float(cfg.get("negative_slope", 0.0))
     return None
 
@@ -159,10 +160,10 @@ def unit_gradients(guided: keras.Model, images, units: list[Unit],
     image only reaches its own unit, so one backward pass gives every unit's gradient.
     """
     if not units:
-        raise ValueError("unit_gradients needs at least one unit")
+        raise InputError("unit_gradients needs at least one unit")
     layers = {u.layer for u in units}
     if len(layers) != 1:
-        raise ValueError(f"units from several layers {sorted(layers)}; pass one layer's")
+        raise InputError(f"units from several layers {sorted(layers)}; pass one layer's")
     tap = _tap(guided, units[0].layer)
     x = tf.Variable(to_model_range(np.stack([images[u.index] for u in units]), pixel_range))
     where = tf.constant([[i, u.row, u.col, u.channel] for i, u in enumerate(units)])
@@ -194,7 +195,7 @@ def energy_share(gradients, masks) -> dict[str, float]:
     g = np.asarray(gradients, np.float64)
     m = np.asarray(masks, bool)
     if g.shape[:3] != m.shape:
-        raise ValueError(f"gradients {g.shape} and masks {m.shape} differ in (n, H, W)")
+        raise InputError(f"gradients {g.shape} and masks {m.shape} differ in (n, H, W)")
     energy = (g ** 2).sum(-1)
     total = energy.sum((1, 2))
     ok = total > 0

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dcgan_tf.config import InputError
 from dcgan_tf.inference import render  # noqa: F401  (re-exported: chapter 3 uses it)
 from dcgan_tf.prior import prior_of, sample_prior, typical_norm  # noqa: F401  (re-exported)
 
@@ -69,9 +70,9 @@ def slerp(z0, z1, t, eps: float = 1e-6) -> np.ndarray:
 def interpolate(z0, z1, steps: int = 10, method: str = "slerp") -> np.ndarray:
     """`steps` points from z0 to z1 inclusive, (steps, z_dim), by "linear" or "slerp"."""
     if method not in ("linear", "slerp"):
-        raise ValueError(f"method must be 'linear' or 'slerp', got {method!r}")
+        raise InputError(f"method must be 'linear' or 'slerp', got {method!r}")
     if steps < 2:
-        raise ValueError(f"steps must be at least 2 (both ends), got {steps}")
+        raise InputError(f"steps must be at least 2 (both ends), got {steps}")
     t = np.linspace(0.0, 1.0, steps)
     return (lerp if method == "linear" else slerp)(z0, z1, t).astype(np.float32)
 
@@ -84,7 +85,7 @@ def walk(points, steps: int = 10, method: str = "slerp") -> np.ndarray:
     """
     points = np.asarray(points, np.float32)
     if points.ndim != 2 or len(points) < 2:
-        raise ValueError(f"walk needs at least 2 points shaped (n, z_dim), got {points.shape}")
+        raise InputError(f"walk needs at least 2 points shaped (n, z_dim), got {points.shape}")
     return np.stack([interpolate(a, b, steps, method) for a, b in zip(points, points[1:])])
 
 
@@ -185,7 +186,7 @@ def pick_exemplars_by_probes(G, probes, concepts: dict, n: int = 2000, k: int = 
     k samples (n >= len(concepts) * k): a pool is never short and never shares a sample.
     """
     if n < len(concepts) * k:
-        raise ValueError(f"{len(concepts)} concepts x k={k} exemplars need at least "
+        raise InputError(f"{len(concepts)} concepts x k={k} exemplars need at least "
                          f"{len(concepts) * k} samples, got n={n}")
     z = sample_prior(n, *prior_of(G, z_dim, prior), seed)
     pred = probes.predict(render(G, z, progress=n > 1000))
@@ -255,7 +256,7 @@ def arithmetic_success(G, probes, pools, target: dict, *, k: int = 3, pixel: boo
     pools = [np.asarray(p, np.float32) for p in pools]
     for name, pool in zip("ABC", pools):
         if len(pool) < k:
-            raise ValueError(f"pool {name} holds {len(pool)} exemplars, fewer than k={k}")
+            raise InputError(f"pool {name} holds {len(pool)} exemplars, fewer than k={k}")
     pick_rng, noise_rng = np.random.default_rng([seed, 0]), np.random.default_rng([seed, 1])
     picks = [[p[pick_rng.choice(len(p), k, replace=False)] for p in pools]
              for _ in range(trials)]
@@ -284,7 +285,7 @@ def turn_monotonic_share(G, probes, z, v, factor: str = "yaw",
     change (in `direction`, or its size for 0) and the (n, len(alphas)) probed values.
     """
     if direction not in (-1, 0, 1):
-        raise ValueError(f"direction must be -1, 0 or 1, got {direction}")
+        raise InputError(f"direction must be -1, 0 or 1, got {direction}")
     paths = apply_turn(z, v, alphas)
     n, a, _ = paths.shape
     values = np.asarray(probes.predict(render(G, paths.reshape(n * a, -1)))[factor],

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dcgan_tf.config import InputError
+from dcgan_tf.data import to_model_range
 from dcgan_tf.studies import latent
 
 ALPHAS = np.linspace(-1.0, 1.0, 9)
@@ -184,7 +186,6 @@ class _Plausibility:
     def d_logit(self, images):
         if self.D is None:
             return None
-        from dcgan_tf.data import to_model_range
 
         x = to_model_range(images, self.pixel_range)  # D sees what G draws, in G's range
         return float(np.mean(self.D(x, training=False)))
@@ -280,15 +281,15 @@ def _check_arguments(n, pool, trials, turn_vectors, turn_z, tol, walks, steps):
                                ("steps", steps, 2)):
         if int(value) != value or value < least:
             why = " (the exemplars a turn vector uses)" if name == "pool" else ""
-            raise ValueError(f"{name} must be a whole number of at least {least}{why}, "
+            raise InputError(f"{name} must be a whole number of at least {least}{why}, "
                              f"got {value}")
     if turn_z < turn_vectors or turn_z % turn_vectors:
-        raise ValueError(f"turn_z must be a multiple of turn_vectors={turn_vectors} (each "
+        raise InputError(f"turn_z must be a multiple of turn_vectors={turn_vectors} (each "
                          f"vector turns turn_z / turn_vectors z), got {turn_z}")
     if not tol >= 0:
-        raise ValueError(f"tol must be >= 0 (the yaw jitter allowed per step), got {tol}")
+        raise InputError(f"tol must be >= 0 (the yaw jitter allowed per step), got {tol}")
     if n < 3 * pool:  # a sum's A, B and C pools come from one draw of n (the turn's 2 too)
-        raise ValueError(f"n={n} samples cannot fill 3 pools of pool={pool} exemplars")
+        raise InputError(f"n={n} samples cannot fill 3 pools of pool={pool} exemplars")
 
 
 def measure(G, probes, *, seed: int = 0, problems: dict | None = None, n: int = 4000,

@@ -7,7 +7,9 @@ and the benchmark show the same pictures.
 
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 from dcgan_tf.plots import new_figure, save_figure, show_images
 from dcgan_tf.studies import latent
@@ -16,9 +18,6 @@ from dcgan_tf.studies import latent
 def fig7(G, exemplars, title: str = "", seed: int = 0, path=None):
     """Rows A, B, C of exemplar z, the 3x3 outputs around Y = A - B + C (Fig. 7) and the
     same sum in pixels. Returns (figure, the 9 outputs as uint8 images)."""
-    import matplotlib.pyplot as plt
-    from matplotlib.figure import Figure
-
     a, b, c = exemplars
     out = latent.render(G, latent.fig7_grid(latent.arithmetic(a, b, c), rng=seed))
     pixel = latent.pixel_arithmetic(*(latent.render(G, x) for x in (a, b, c)))

@@ -22,6 +22,12 @@ import warnings
 
 import keras
 import numpy as np
+import tensorflow as tf
+from sklearn.svm import LinearSVC
+
+from dcgan_tf.config import InputError
+from dcgan_tf.data import to_model_range
+from dcgan_tf.studies.features import fresh_copy
 
 # The authors searched 1e-4 to 1e-2; one decade more lets pixels find their C. Larger C
 # rarely wins and makes liblinear crawl (minutes on 1,000 pixel rows that do not separate).
@@ -41,7 +47,7 @@ def stratified_splits(labels, n_val: int, n_test: int, seed: int = 0) -> Splits:
     """Split rows into pool / val / test, each with the classes' proportions (test first)."""
     labels = np.asarray(labels)
     if n_val + n_test >= len(labels):
-        raise ValueError(f"n_val + n_test = {n_val + n_test} leaves no pool of "
+        raise InputError(f"n_val + n_test = {n_val + n_test} leaves no pool of "
                          f"{len(labels)} labelled images")
     rng = np.random.default_rng(seed)
     parts = {"val": [], "test": [], "pool": []}
@@ -62,7 +68,7 @@ def balanced_draw(labels, rows, per_class: int, seed: int) -> np.ndarray:
     for c in np.unique(labels[rows]):
         of_c = rows[labels[rows] == c]
         if len(of_c) < per_class:
-            raise ValueError(f"class {c}: {len(of_c)} rows in the pool, {per_class} asked for")
+            raise InputError(f"class {c}: {len(of_c)} rows in the pool, {per_class} asked for")
         drawn.append(rng.choice(of_c, per_class, replace=False))
     return np.sort(np.concatenate(drawn))
 
@@ -74,8 +80,6 @@ def _rows(features, rows) -> np.ndarray:
 def svm_accuracy(features, labels, train_rows, splits: Splits, c_grid=C_GRID,
                  seed: int = 0) -> tuple[float, float]:
     """(test accuracy, chosen C) of LinearSVC trained on `train_rows`, C picked on val."""
-    from sklearn.svm import LinearSVC
-
     labels = np.asarray(labels)
     train_rows = np.sort(train_rows)
     x, y = _rows(features, train_rows), labels[train_rows]
@@ -107,8 +111,6 @@ def summarise(accuracies) -> dict:
 def supervised_model(discriminator: keras.Model, n_classes: int, seed: int) -> keras.Model:
     """D's architecture with fresh weights and a softmax over n_classes in place of the
     logit: the same CNN trained with labels only (the paper's supervised comparator)."""
-    from dcgan_tf.studies.features import fresh_copy
-
     keras.utils.set_random_seed(seed)
     fresh = fresh_copy(discriminator)
     top = fresh.get_layer("logit").input
@@ -126,10 +128,6 @@ def supervised_accuracy(discriminator, images, labels, train_rows, splits: Split
     The learning rate is Adam's usual 0.001, not the GAN's 0.0002: a classifier on a few
     hundred labels has no adversary to keep in balance, and the slower rate under-trains it.
     """
-    import tensorflow as tf
-
-    from dcgan_tf.data import to_model_range
-
     labels = np.asarray(labels)
     classes = np.unique(labels)
     index = {c: i for i, c in enumerate(classes)}

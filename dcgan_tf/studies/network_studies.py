@@ -11,14 +11,17 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import cv2
 import keras
 import numpy as np
 
+from dcgan_tf.config import InputError
 from dcgan_tf import seeds
+from dcgan_tf.groundtruth import probes as probes_module  # get_probes looked up per call
 from dcgan_tf.groundtruth import procedural
-from dcgan_tf.plots import grid, new_figure, rows_figure, save_figure
+from dcgan_tf.plots import grid, new_figure, rows_figure, save_figure, save_png
 from dcgan_tf.prior import sample_prior
 from dcgan_tf.studies import guided, latent, window_removal
 
@@ -99,10 +102,6 @@ def write_box_samples(gan, n: int, folder) -> list:
     """The n generated rooms find_windows boxes (BOX_SEED), as sample_0000.png ... in
     `folder`, scaled up 8 times for drawing on: box them by hand (window_removal.load_boxes's
     format, in the samples' own pixels) to follow the paper on LSUN."""
-    from pathlib import Path
-
-    from dcgan_tf.plots import save_png
-
     cfg = gan.cfg
     images = latent.render(gan, sample_prior(n, cfg.z_dim, cfg.z_prior, BOX_SEED))
     folder = Path(folder)
@@ -168,12 +167,10 @@ def drop_study(gan, found: WindowSearch, n: int = 500, controls: int = 5) -> dic
     """Object rates over n fresh z (DROP_SEED) with and without the window maps and with
     as many random maps dropped (window_removal.measure_drop, counted by the rooms probes);
     `controls` random draws in all (seeds 1, 2, ...) give the control's spread."""
-    from dcgan_tf.groundtruth.probes import get_probes
-
     if len(found.maps) == 0:
-        raise ValueError("no window maps to drop: no generated sample had a window box")
+        raise InputError("no window maps to drop: no generated sample had a window box")
     cfg = gan.cfg
-    probes = get_probes("rooms", cfg.resolution, verbose=0)
+    probes = probes_module.get_probes("rooms", cfg.resolution, progress=False)
     drop = window_removal.measure_drop(gan.sampler, found.maps, probes, n=n, seed=DROP_SEED,
                                    z_prior=cfg.z_prior, pixel_range=cfg.pixel_range)
     z = sample_prior(n, cfg.z_dim, cfg.z_prior, DROP_SEED)  # the z measure_drop used
@@ -193,10 +190,8 @@ def dose_response(gan, found: WindowSearch, ks=(1, 2, 4, 8), n: int = 500,
     """Window rate and area with only the k strongest window maps dropped, for each k (and
     all of them), beside k random maps (`controls` draws): does a small drop already remove
     windows, before the pictures as a whole fall apart?"""
-    from dcgan_tf.groundtruth.probes import get_probes
-
     cfg, g = gan.cfg, gan.sampler
-    probes = get_probes("rooms", cfg.resolution, verbose=0)
+    probes = probes_module.get_probes("rooms", cfg.resolution, progress=False)
     z = sample_prior(n, cfg.z_dim, cfg.z_prior, DROP_SEED)
     strongest = found.maps[np.argsort(-found.weights[found.maps], kind="stable")]
     rows = []

@@ -19,6 +19,7 @@ import dataclasses
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from dcgan_tf import seeds
@@ -30,6 +31,7 @@ from dcgan_tf.paths import runs_dir
 from dcgan_tf.plots import new_figure, save_figure
 from dcgan_tf.runlog import append_rows, read_rows
 from dcgan_tf.studies import features, linear_eval
+from dcgan_tf.train import train_or_load
 
 METHODS = ("dcgan", "random_d", "pixels", "supervised")
 SVM_METHODS = METHODS[:3]  # the ones scored by an SVM on stored features (cheap per draw)
@@ -89,8 +91,6 @@ def method_features(method, gan, images, bn_rows, path=None, progress=False):
     if method == "dcgan":
         d = gan.discriminator
     elif method == "random_d":
-        import keras
-
         keras.utils.set_random_seed(cfg.seed)
         d = build_discriminator(cfg)  # the initialisation D started from (N(0, 0.02))
     else:
@@ -102,15 +102,13 @@ def method_features(method, gan, images, bn_rows, path=None, progress=False):
 def evaluate(task: Task, out_dir=None, methods=METHODS, draws: int = 3, profile=None,
              per_class=None, supervised_steps: int = 500, progress: bool = True) -> list[dict]:
     """Every method x label count x draw of one task; rows of results (also in CSV)."""
-    from dcgan_tf.train import train_or_load
-
     unknown = set(methods) - set(METHODS)
     if unknown:
         raise InputError(f"unknown methods {sorted(unknown)}; expected some of {METHODS}")
     cfg, source, folder = task.run(profile or profile_name())
     out = Path(out_dir) if out_dir else runs_dir() / "representation"
     out.mkdir(parents=True, exist_ok=True)
-    gan = train_or_load(cfg, source, runs_dir() / folder, verbose=0)
+    gan = train_or_load(cfg, source, runs_dir() / folder, progress=False)
     images, labels, splits = labelled_set(task, gan.cfg)
     done = {(r["task"], r["method"], r["per_class"], r["draw"])
             for r in read_rows(out / "results.csv")}

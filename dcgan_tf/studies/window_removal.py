@@ -25,8 +25,10 @@ import cv2
 import keras
 import numpy as np
 import tensorflow as tf
+from sklearn.linear_model import LogisticRegression
 
 from dcgan_tf import seeds
+from dcgan_tf.train import keras_verbose
 from dcgan_tf.config import InputError
 from dcgan_tf.data import to_model_range, to_uint8
 from dcgan_tf.fileio import read_json
@@ -67,7 +69,8 @@ def _bce_dice(y, p):
 
 
 def train_window_segmenter(size: int = 32, n_train: int = 4000, epochs: int = 4,
-                           width: int = 16, verbose=0, seed: int = 0) -> keras.Model:
+                           width: int = 16, progress: bool = False,
+                           seed: int = 0) -> keras.Model:
     """The segmenter trained on fresh procedural rooms (TRAIN_SEED) and their window masks;
     `seed` fixes its initial weights and batch order, so its boxes are the same every run."""
     images, labels = procedural.load("rooms", n_train, seed=TRAIN_SEED, size=size)
@@ -75,7 +78,8 @@ def train_window_segmenter(size: int = 32, n_train: int = 4000, epochs: int = 4,
     model = build_window_segmenter(size, width)
     model.compile(keras.optimizers.Adam(2e-3), _bce_dice)
     masks = np.asarray(labels["window_mask"], np.float32)[..., None]
-    model.fit(to_model_range(images), masks, batch_size=32, epochs=epochs, verbose=verbose)
+    model.fit(to_model_range(images), masks, batch_size=32, epochs=epochs,
+              verbose=keras_verbose(progress))
     return model
 
 
@@ -169,7 +173,7 @@ def window_layer(generator: keras.Model) -> str:
     acts = [layer.name for layer in generator.layers
             if layer.name.startswith("act") and layer.name[3:].isdigit()]
     if not acts:
-        raise ValueError(f"{generator.name}: no activation layers named act1, act2, ...")
+        raise InputError(f"{generator.name}: no activation layers named act1, act2, ...")
     return max(acts, key=lambda name: int(name[3:]))
 
 
@@ -206,7 +210,7 @@ def window_examples(acts, boxes: dict, image_size: int, seed: int = 0):
         xs += [feats[inside], feats[neg]]
         ys += [np.ones(inside.sum()), np.zeros(len(neg))]
     if not xs:
-        raise ValueError("no sample has a window box: nothing to fit")
+        raise InputError("no sample has a window box: nothing to fit")
     return np.concatenate(xs), np.concatenate(ys).astype(int)
 
 
@@ -216,8 +220,6 @@ def find_window_maps(acts, boxes: dict, image_size: int, seed: int = 0, C: float
     Features are divided by their spread first so one strong map cannot dominate the L2
     penalty; a positive scale leaves every weight's sign as it was.
     """
-    from sklearn.linear_model import LogisticRegression
-
     x, y = window_examples(acts, boxes, image_size, seed)
     scale = x.std(0)
     clf = LogisticRegression(C=C, max_iter=2000).fit(x / np.where(scale > 0, scale, 1), y)
@@ -254,13 +256,13 @@ def drop_maps(generator: keras.Model, channels, layer: str | None = None) -> ker
     prev = generator.layers[0].output
     for lay in generator.layers[1:]:
         if lay.input is not prev:  # the rebuild assumes G is a plain chain, as models.py is
-            raise ValueError(f"{generator.name}: {lay.name} does not follow {prev.name}")
+            raise InputError(f"{generator.name}: {lay.name} does not follow {prev.name}")
         x = lay(x)
         prev = lay.output
         if lay.name == layer:
             n = x.shape[-1]
             if any(not 0 <= int(c) < n for c in channels):
-                raise ValueError(f"{layer} has {n} maps; cannot drop {list(channels)}")
+                raise InputError(f"{layer} has {n} maps; cannot drop {list(channels)}")
             x = ZeroMaps(channels, n, name=f"{layer}_drop")(x)
     return keras.Model(inp, x, name=f"{generator.name}_dropped")
 
