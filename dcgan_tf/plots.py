@@ -8,6 +8,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 from dcgan_tf.config import InputError
@@ -147,6 +148,7 @@ def health_figure(health_csv, path=None, thresholds: dict | None = None):
             else:
                 ax.axhline(y, color="grey", ls="--", lw=0.8, label=label)
         ax.set(xlabel="epoch", **labels)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # whole epochs
         ax.grid(alpha=0.3)
         if ax.lines:
             ax.legend(loc="best", fontsize=8)
