@@ -13,7 +13,6 @@ the autoencoder's training (a fixed number of epochs on the set itself) is timed
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import sys
@@ -27,6 +26,7 @@ from data_prep import synthetic  # noqa: E402
 # Loaded before any timing, so the first run is not charged (after the kit, which sets
 # TensorFlow's CPU options before TensorFlow loads).
 import keras  # noqa: E402, F401
+from dcgan_tf.cliargs import Parser, positive  # noqa: E402
 
 
 def recall_by_kind(found, truth, kinds):
@@ -70,12 +70,17 @@ def linear_fit(ns, ts):
     return a, b, worst
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[250, 500, 1000, 2000])
-    ap.add_argument("--epochs", type=int, default=50, help="autoencoder epochs")
+def main(argv=None):
+    ap = Parser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", type=positive(), nargs="+", default=[250, 500, 1000, 2000],
+                    help="set sizes; at least two different ones (the time per image is "
+                    "a line fitted through them)")
+    ap.add_argument("--epochs", type=positive(), default=50, help="autoencoder epochs")
     ap.add_argument("--threshold", type=float, default=0.5, help="AE code threshold")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
+    if len(set(args.sizes)) < 2:
+        ap.error(f"--sizes {' '.join(map(str, args.sizes))}: give at least two different "
+                 "sizes")
 
     rows, by_kind = [], {}
     for n in args.sizes:

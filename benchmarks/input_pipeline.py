@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.dirname(__file__))
 from train_step import time_step  # noqa: E402
 
+import dcgan_tf.groundtruth  # noqa: E402, F401  (registers the drawn sets: faces:N)
 from dcgan_tf.config import DCGANConfig  # noqa: E402
 from dcgan_tf.data import make_dataset  # noqa: E402
 from dcgan_tf.train import build_gan  # noqa: E402
