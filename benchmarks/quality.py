@@ -8,14 +8,13 @@
 Each variant (VARIANTS below: overrides of the small profile) trains the main job's model on
 the main job's data (20,000 procedural faces) with each seed, scored after every epoch by
 the probe Frechet distance of 2,000 samples (dcgan_tf.groundtruth.scoring.ScoreLog, the main
-job's own
-measure). A run with a weight average (g_ema) also scores the G being trained, so one run
-gives the FD before and after averaging. It prints, per variant, the final FD mean ± sd
-over the seeds (and the plain G's), the training minutes and images/s, then the ruler:
-the FD of real faces a little blurred or noisy (dcgan_tf.groundtruth.scoring.reference_points).
-It writes
-OUT/results.csv, OUT/summary.md, OUT/fd_minutes.png (FD against minutes: the frontier)
-and OUT/final_grids.png. Re-running the same command skips finished runs.
+job's own measure). A run with a weight average (g_ema) also scores the G being trained, so
+one run gives the FD before and after averaging. It prints, per variant, the final FD mean ±
+sd over the seeds (and the plain G's), the training minutes and images/s, then the ruler:
+the FD of real faces a little blurred or noisy
+(dcgan_tf.groundtruth.scoring.reference_points). It writes OUT/results.csv, OUT/summary.md,
+OUT/fd_minutes.png (FD against minutes: the frontier) and OUT/final_grids.png. Re-running
+the same command skips finished runs.
 """
 
 from __future__ import annotations

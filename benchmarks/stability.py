@@ -33,7 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from dcgan_tf.cliargs import Parser, positive  # noqa: E402
 from dcgan_tf.config import PROFILES, RESOLUTIONS, DCGANConfig, InputError  # noqa: E402
 from dcgan_tf.course import runs  # noqa: E402
-from dcgan_tf.data import drawn_set  # noqa: E402
+from dcgan_tf.data import score_n_problem  # noqa: E402
 from dcgan_tf.paths import runs_dir  # noqa: E402
 from dcgan_tf.studies import ablation  # noqa: E402
 
@@ -66,12 +66,9 @@ def parser() -> Parser:
 
 
 def _check_score_n(ap: Parser, args) -> None:
-    # The probe Frechet distance needs a full-rank covariance: more images than features.
-    drawn = drawn_set(args.data)  # None: data without probes, not scored
-    if drawn is not None and args.score_n <= drawn.n_features:
-        ap.error(f"--score-n {args.score_n}: the probe Frechet distance needs more images "
-                 f"than the probes' {drawn.n_features} features, i.e. at least "
-                 f"{drawn.n_features + 1}")
+    problem = score_n_problem(args.data, args.score_n)  # None too for data not scored
+    if problem:
+        ap.error(problem)
 
 
 def main(argv=None) -> int:

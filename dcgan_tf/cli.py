@@ -153,20 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _check_score_n(parser, args):
-    # A covariance of n feature vectors has rank n - 1 at most: the Frechet distance needs
-    # it full rank, so n must exceed the probes' feature count. Checked before hours of
-    # training, not after.
-    from dcgan_tf.data import drawn_set
+    # Checked before hours of training, not after.
+    from dcgan_tf.data import score_n_problem
     from dcgan_tf.train import recorded_source
 
     if args.command != "train" or args.no_score:
         return
     resumed = args.resume and recorded_source(Path(args.out))
-    drawn = drawn_set(resumed or _source(args))  # only runs that will be scored
-    if drawn is not None and args.score_n <= drawn.n_features:
-        parser.error(f"--score-n {args.score_n}: the probe Frechet distance needs more images "
-                     f"than the probes' {drawn.n_features} features, i.e. at least "
-                     f"{drawn.n_features + 1}")
+    problem = score_n_problem(resumed or _source(args), args.score_n)  # what will be scored
+    if problem:
+        parser.error(problem)
 
 
 def _source(args):
@@ -206,13 +202,6 @@ def broken_line(cfg: DCGANConfig) -> str | None:
     return "guidelines broken on purpose: " + ", ".join(broken) if broken else None
 
 
-def _scored_name(source) -> str | None:
-    """"faces" or "rooms" if the probes can score a run trained on `source`, else None."""
-    from dcgan_tf.data import procedural_name
-
-    return procedural_name(source)
-
-
 def _dry_run(args):
     """--dry-run's (source, config changes): a few steps on tiny data, nothing to score."""
     from dcgan_tf.data import procedural_name
@@ -231,6 +220,7 @@ def _dry_run(args):
 
 def _train(args) -> int:
     from dcgan_tf import checkpoint
+    from dcgan_tf.data import drawn_set, procedural_name
     from dcgan_tf.train import recorded_source, train
 
     source, out = _source(args), Path(args.out)
@@ -239,7 +229,7 @@ def _train(args) -> int:
         source, changes = _dry_run(args)
         cfg = cfg.replace(**changes)
     # What will train: on resume, the run's recorded source (train() refuses another one).
-    planned = _scored_name((args.resume and recorded_source(out)) or source)
+    planned = procedural_name((args.resume and recorded_source(out)) or source)
     if planned and not args.no_score and cfg.channels != 3:
         raise InputError(f"the {planned} probes score RGB images and this run has "
                          f"{cfg.channels} channel(s): add --no-score")
@@ -260,8 +250,6 @@ def _train(args) -> int:
     print(f"trained in {(time.time() - start) / 60:.1f} min; samples: {out / 'samples'}, "
           f"loss curves: {out / 'loss.png'}, progress: {out / 'progress.gif'}")
     print(_health_line(out))
-    from dcgan_tf.data import drawn_set
-
     drawn = drawn_set(recorded_source(out) or source)  # what train() actually read
     if drawn is not None and not args.no_score:
         print(drawn.score(out, n=args.score_n).summary())

@@ -89,6 +89,17 @@ def drawn_set(source) -> DrawnSet | None:
     return DRAWN[name] if name else None
 
 
+def score_n_problem(source, score_n: int) -> str | None:
+    """Why `score_n` images cannot score a run on `source` (None: they can, or it is not
+    scored). A covariance of n feature vectors has rank n - 1 at most: the Frechet distance
+    needs it full rank, so n must exceed the probes' feature count."""
+    drawn = drawn_set(source)
+    if drawn is None or score_n > drawn.n_features:
+        return None
+    return (f"--score-n {score_n}: the probe Frechet distance needs more images than the "
+            f"probes' {drawn.n_features} features, i.e. at least {drawn.n_features + 1}")
+
+
 class DataError(InputError):
     """A data source that cannot be read; the message names the source and what to do."""
 

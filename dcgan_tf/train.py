@@ -72,7 +72,7 @@ def fixed_noise(cfg: DCGANConfig, n: int = N_FIXED, seed: int | None = None) -> 
     return sample_z(cfg, n, seed)
 
 
-def _describe(source) -> dict:
+def describe_source(source) -> dict:
     """data.json's record of a source: its name or path, or the shape of an array."""
     if isinstance(source, (str, os.PathLike)):
         src = str(source)
@@ -108,9 +108,9 @@ def _resume_source(source, run_dir: Path):
             raise InputError(f"{run_dir} was trained on {_show(recorded)}: pass the same "
                              "array again as the source to resume it")
         return recorded["source"]
-    if _describe(source) != recorded:
+    if describe_source(source) != recorded:
         raise InputError(f"{run_dir} was trained on {_show(recorded)}, not on "
-                         f"{_show(_describe(source))}: resume it with its own data (or none, "
+                         f"{_show(describe_source(source))}: resume it with its own data (or none, "
                          "to use the recorded one), or train into another run folder")
     return source
 
@@ -222,7 +222,7 @@ def _prepare_folder(run_dir: Path, cfg: DCGANConfig, source, fresh: bool) -> np.
         _start_clean(run_dir)
     cfg.to_json(run_dir / "config.json")
     if not (run_dir / DATA_FILE).exists():
-        write_json(run_dir / DATA_FILE, _describe(source))
+        write_json(run_dir / DATA_FILE, describe_source(source))
     noise_file = run_dir / "fixed_noise.npy"
     if not noise_file.exists():
         with atomic_write(noise_file) as f:

@@ -20,8 +20,8 @@ class RecordG(keras.callbacks.Callback):
 
 
 def numpy_average(seen, d):
-    """The documented rule, replayed: avg_t = c avg_(t-1) + (1 - c) w_t, c = min(d,
-    (1+t)/(10+t))."""
+    """The documented rule, replayed: avg_t = c avg_(t-1) + (1 - c) w_t,
+    c = min(d, (1+t)/(10+t))."""
     avg = [w.copy() for w in seen[0]]
     for t, weights in enumerate(seen[1:], start=1):
         c = min(d, (1 + t) / (10 + t))

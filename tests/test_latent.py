@@ -1,6 +1,6 @@
 """dcgan_tf.studies.latent: interpolation against closed forms, arithmetic against plain
-algebra, and
-the measurements on an analytic generator whose "probes" read the factors back exactly."""
+algebra, and the measurements on an analytic generator whose "probes" read the factors
+back exactly."""
 
 import json
 from types import SimpleNamespace

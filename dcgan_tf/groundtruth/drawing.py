@@ -1,7 +1,7 @@
 """Drawing primitives of the procedural data sets: display lists, layers and lighting.
 
-A picture is drawn in three passes (dcgan_tf.groundtruth.faces and dcgan_tf.groundtruth.rooms
-use all three):
+A picture is drawn in three passes (dcgan_tf.groundtruth.faces and
+dcgan_tf.groundtruth.rooms use all three):
 
   1. Geometry, for a whole batch at once. A part of the picture (an eye, a window) is a
      polygon whose points are numpy arrays over the batch, so its shape is computed once for

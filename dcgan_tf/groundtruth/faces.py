@@ -6,8 +6,7 @@ around the head lands at sin(theta + yaw), so eyes, nose, mouth, glasses and bea
 across the face as it turns while the far ear and hair show on the other side. Parts are
 added back to front (shirt, hair behind the head, neck, ears, head, ..., glasses) into one
 display list (dcgan_tf.groundtruth.drawing); the soft layer carries eye sockets, cheeks and
-shadows, and
-the compositing pass lights head and hair as a sphere lit from `light`.
+shadows, and the compositing pass lights head and hair as a sphere lit from `light`.
 """
 
 from __future__ import annotations

@@ -3,11 +3,10 @@
 A room is a box (x across, y up, z away from the camera) seen in one-point perspective
 from a camera at (cam_x, cam_h, 0): a point projects to (R/2 + F (X - cam_x) / Z,
 horizon - F (Y - cam_h) / Z). Parts are added back to front into one display list
-(dcgan_tf.groundtruth.drawing): the shell, up to two windows on three walls, a door, a picture,
-the bed
-and the nightstand with its lamp. The objects paint their ids as they are drawn, so the last
-one drawn over a pixel owns it: the masks are exactly what is visible. The compositing pass
-darkens the shell with depth and adds wood grain to wooden floors.
+(dcgan_tf.groundtruth.drawing): the shell, up to two windows on three walls, a door, a
+picture, the bed and the nightstand with its lamp. The objects paint their ids as they are
+drawn, so the last one drawn over a pixel owns it: the masks are exactly what is visible.
+The compositing pass darkens the shell with depth and adds wood grain to wooden floors.
 """
 
 from __future__ import annotations

@@ -4,10 +4,9 @@ The main job (`python -m dcgan_tf train`) ends with this report. It answers two 
 with numbers instead of by eye:
 
 * How close are the samples to the data? The probe Frechet distance (see
-dcgan_tf.groundtruth.probes)
-  of generated vs held-out real images, next to the same distance for an untrained
-  generator (the ceiling) and for a second real draw (the floor: a finite sample is never
-  at zero).
+  dcgan_tf.groundtruth.probes) of generated vs held-out real images, next to the same
+  distance for an untrained generator (the ceiling) and for a second real draw (the floor:
+  a finite sample is never at zero).
 * Does the generator draw every attribute about as often as the data has it? A collapsed
   generator (one face over and over) shows up as rates near 0 or 1.
 

@@ -1,13 +1,13 @@
 """The stability lab's ablation runner: break one guideline at a time, over several seeds.
 
 `run_ablation` trains every configuration x seed on the same data and budget into
-OUT/<config>/seed<k>/, each with a ScoreLog (dcgan_tf.groundtruth.scoring: per-epoch probe FD,
-attribute
-rates, training time) beside the health monitor every run has (dcgan_tf.monitor). A sweep
-is resumable: finished runs are skipped, interrupted ones resume, and a run that diverges
-is recorded as such and the sweep goes on. `collect` joins every run's per-epoch files
-into OUT/results.csv, `summarise` turns them into one row per configuration (summary.md),
-and `fd_curves` / `final_grids` draw them. benchmarks/stability.py is the command line.
+OUT/<config>/seed<k>/, each with a ScoreLog (dcgan_tf.groundtruth.scoring: per-epoch probe
+FD, attribute rates, training time) beside the health monitor every run has
+(dcgan_tf.monitor). A sweep is resumable: finished runs are skipped, interrupted ones
+resume, and a run that diverges is recorded as such and the sweep goes on. `collect` joins
+every run's per-epoch files into OUT/results.csv, `summarise` turns them into one row per
+configuration (summary.md), and `fd_curves` / `final_grids` draw them.
+benchmarks/stability.py is the command line.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dcgan_tf.data import procedural_name
 from dcgan_tf.fileio import read_json, write_json, write_text
 from dcgan_tf.groundtruth.scoring import SCORES_FILE, ScoreLog
 from dcgan_tf.runlog import read_rows, write_rows
-from dcgan_tf.train import _describe as describe_source  # data.json's record of a source
+from dcgan_tf.train import describe_source  # data.json's record of a source
 from dcgan_tf.train import DATA_FILE, check_same_config, train_or_load
 
 STATUS_FILE = "ablation.json"  # per run: its config name, overrides, seed and outcome

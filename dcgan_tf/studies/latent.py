@@ -11,14 +11,14 @@ on [-1, 1]^100 has |z| = sqrt(100/3) = 5.77 +- 0.26 and a normal z has |z| = 10 
 straight line between two independent draws cuts through the inside of the shell: its
 midpoint has norm ~|z|/sqrt(2) (4.1 and 7.1), some 6.6 and 4.1 standard deviations of |z|
 below the shell that G was trained on. Slerp turns the direction along the great circle at
-constant angular
-speed and moves the length linearly, so every point of the path has a typical norm. For the
-normal prior that is the whole story: the normal is rotation-invariant, so a slerp point is
-distributed like a fresh draw. For the paper's uniform prior it is only half of it: the cube
-is not rotation-invariant, and a slerp midpoint ~(z0 + z1)/sqrt(2) has ~8.5% of its
-coordinates outside [-1, 1] (up to ~1.4), where G was never trained, while the straight line
-never leaves the cube. So for the uniform prior both paths leave the training distribution,
-in different ways; `walk_smoothness` measures which of them G renders more evenly.
+constant angular speed and moves the length linearly, so every point of the path has a
+typical norm. For the normal prior that is the whole story: the normal is
+rotation-invariant, so a slerp point is distributed like a fresh draw. For the paper's
+uniform prior it is only half of it: the cube is not rotation-invariant, and a slerp
+midpoint ~(z0 + z1)/sqrt(2) has ~8.5% of its coordinates outside [-1, 1] (up to ~1.4), where
+G was never trained, while the straight line never leaves the cube. So for the uniform prior
+both paths leave the training distribution, in different ways; `walk_smoothness` measures
+which of them G renders more evenly.
 """
 
 from __future__ import annotations

@@ -302,8 +302,8 @@ def measure(G, probes, *, seed: int = 0, problems: dict | None = None, n: int = 
     the turn's pools, and the `pool` most confident kept per concept; `trials` arithmetic
     trials per setting; `turn_vectors` vectors each turning turn_z / turn_vectors random z,
     with `tol` yaw jitter allowed per step; `walks` walks of `steps` frames per segment.
-    `reference`: uint8 training images for the nearest-image
-    distance (None: not measured). z_dim and prior default to a DCGAN's config.
+    `reference`: uint8 training images for the nearest-image distance (None: not measured).
+    z_dim and prior default to a DCGAN's config.
     """
     problems = paper_problems() if problems is None else problems
     _check_arguments(n, pool, trials, turn_vectors, turn_z, tol, walks, steps)

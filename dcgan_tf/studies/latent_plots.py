@@ -1,8 +1,7 @@
 """Chapter 3's figures: the Fig. 7 panel, arithmetic success against chance, walk smoothness.
 
-They draw what dcgan_tf.studies.latent computes and dcgan_tf.studies.latent_measures measures;
-the notebook
-and the benchmark show the same pictures.
+They draw what dcgan_tf.studies.latent computes and dcgan_tf.studies.latent_measures
+measures; the notebook and the benchmark show the same pictures.
 """
 
 from __future__ import annotations
