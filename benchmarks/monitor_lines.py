@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-from dcgan_tf import monitor  # noqa: E402
+from dcgan_tf.health import monitor  # noqa: E402
 from dcgan_tf.runlog import read_rows  # noqa: E402
 
 CANDIDATES = ((0.5, 0.25), (0.45, 0.25), (0.4, 0.25), (0.4, 0.2), (0.35, 0.2), (0.3, 0.15))

@@ -9,7 +9,7 @@ Every configuration (dcgan_tf.studies.ablation.ABLATIONS: the paper's; each guid
 docs/paper_notes.md §3 flipped alone; Adam lr 1e-3 and beta1 0.9, §4) trains with each seed
 on the same procedural data for the same number of epochs. Per run and epoch it records the
 probe FD of --score-n samples against held-out real images and the probes' attribute rates
-(dcgan_tf.groundtruth.scoring.ScoreLog), the health monitor's signals (dcgan_tf.monitor), D(x) and
+(dcgan_tf.groundtruth.scoring.ScoreLog), the health monitor's signals (dcgan_tf.health), D(x) and
 D(G(z)), and the time spent in training steps. It prints, per configuration, the final FD
 mean ± sd over the seeds that finished, the share of seeds the monitor flagged for each
 signal (a diverged run counts as divergence) and the mean training minutes.

@@ -16,14 +16,17 @@ The core:
   gan          DCGAN, a keras.Model with the custom train_step
   data         one entry point for every data source, yielding batches in [-1, 1]
   inference    a network over many inputs in batches; G(z) as uint8 images
-  metrics      Frechet distance, diversity and saturation of image sets
   callbacks    sample grids, loss logs, checkpoints, the NaN guard
-  monitor      the training-health monitor: collapse, D winning, oscillation, divergence
   checkpoint   crash-safe checkpoints of a whole run
   train        train() and sample(): what the command line and the notebooks call
   plots        image grids and the run's figures
   cliargs      what both command lines share: one-line errors, number types, exit codes
   cli          python -m dcgan_tf train | sample
+
+health: watching a run train (train(..., monitor=health.watch) attaches it)
+  health/metrics  Frechet distance, diversity and saturation of image sets
+  health/monitor  the training-health monitor: collapse, D winning, oscillation, divergence
+  health/figure   health.png: the monitor's signals per epoch, with their lines
 
 groundtruth: data drawn with known factors, and scoring runs against them
   groundtruth/drawing     display lists, anti-aliased layers and lighting

@@ -12,6 +12,7 @@ Exit codes (data_prep's command line uses the same table):
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import tempfile
@@ -218,7 +219,7 @@ def _dry_run(args):
                                                               "batch_size": DRY_RUN_BATCH}
 
 
-def _train(args) -> int:
+def _train(args, monitor=None) -> int:
     from dcgan_tf import checkpoint
     from dcgan_tf.data import drawn_set, procedural_name
     from dcgan_tf.train import recorded_source, train
@@ -238,7 +239,9 @@ def _train(args) -> int:
     if broken:  # so a student sees what this run changes from the paper
         print(broken)
     start = time.time()
-    train(cfg, source, out, resume=args.resume, cache=args.cache, probes=not args.dry_run)
+    # The dry run's monitor keeps to pixels: it has no time to train probes.
+    watch = functools.partial(monitor, probes=not args.dry_run) if monitor else None
+    train(cfg, source, out, resume=args.resume, cache=args.cache, monitor=watch)
     after = checkpoint.saved_epoch(out)
     if after == before:
         print(f"nothing to train: {out} already has {after} epochs (--epochs {cfg.epochs}); "
@@ -249,21 +252,10 @@ def _train(args) -> int:
         return 0
     print(f"trained in {(time.time() - start) / 60:.1f} min; samples: {out / 'samples'}, "
           f"loss curves: {out / 'loss.png'}, progress: {out / 'progress.gif'}")
-    print(_health_line(out))
     drawn = drawn_set(recorded_source(out) or source)  # what train() actually read
     if drawn is not None and not args.no_score:
         print(drawn.score(out, n=args.score_n).summary())
     return 0
-
-
-def _health_line(out: Path) -> str:
-    """One line on what the training-health monitor flagged (dcgan_tf.monitor)."""
-    from dcgan_tf import monitor
-
-    flags = monitor.read_flags(out)
-    seen = ", ".join(f"{signal} from epoch {epoch}" for signal, epoch in flags.items())
-    return (f"health monitor: {seen or 'nothing flagged'}; signals per epoch: "
-            f"{out / monitor.HEALTH_PNG}")
 
 
 def _sample(args) -> int:
@@ -291,18 +283,18 @@ def _exit_code(err: BaseException) -> tuple[int, str]:
 
 def main(argv=None, setup=None) -> int:
     """Run the command line. `setup()` runs once the arguments are parsed (so --help needs no
-    TensorFlow): python -m dcgan_tf registers the drawn data sets there."""
+    TensorFlow) and returns the monitor `train` attaches, or None: python -m dcgan_tf
+    registers the drawn data sets there and returns the health monitor's watch."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "train" and args.out is None:
         args.out = (tempfile.mkdtemp(prefix="dcgan_dry_run_") if args.dry_run
                     else "runs/faces")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    if setup is not None:
-        setup()
+    monitor = setup() if setup is not None else None
     _check_score_n(parser, args)
     try:
-        return _train(args) if args.command == "train" else _sample(args)
+        return _train(args, monitor) if args.command == "train" else _sample(args)
     except KeyboardInterrupt:
         if args.debug:
             traceback.print_exc()

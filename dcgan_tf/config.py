@@ -136,7 +136,7 @@ class DCGANConfig:
             # 32x32 at width 32 costs ~1/25 of the paper's 64x64 model per image: a CPU
             # sees ~100k images in the time the full model needs for 5k. Samples come from
             # a weight average of G (g_ema), which lowers the FD of a short run at no
-            # training cost (README, "Quality per CPU-minute").
+            # training cost (docs/results.md, "Quality per CPU-minute").
             base = dict(resolution=32, width=32, batch_size=64, epochs=10, g_ema=0.99)
         base.update(overrides)
         return cls(**base)

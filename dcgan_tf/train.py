@@ -7,7 +7,7 @@ A run folder holds everything about one run:
   fixed_noise.npy     the z behind every sample grid
   samples/epoch_*.png the fixed-noise grid after each epoch; progress.gif at the end
   log.csv, steps.csv  per-epoch losses and learning rates, per-step losses; loss.png plots them
-  health.csv/.json    the health monitor's signals and verdicts; health.png plots them
+  health.csv/.json    with monitor=watch (dcgan_tf.health): its signals, verdicts, health.png
   tb/                 TensorBoard logs
 """
 
@@ -23,9 +23,9 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import callbacks as cb
-from dcgan_tf import checkpoint, monitor, plots, seeds
+from dcgan_tf import checkpoint, plots, seeds
 from dcgan_tf.config import DCGANConfig, InputError
-from dcgan_tf.data import drawn_set, load_images, make_dataset, procedural_name, to_uint8
+from dcgan_tf.data import make_dataset, to_uint8
 from dcgan_tf.fileio import atomic_write, read_json, write_json
 from dcgan_tf.gan import DCGAN
 from dcgan_tf.prior import sample_z
@@ -35,9 +35,9 @@ DEFAULT_SOURCE = "faces"
 DATA_FILE = "data.json"
 ARRAY = "<array>"  # data.json's name for a source passed in memory
 # What a fresh run replaces; anything else in the folder (the user's own files) stays.
+# (The health monitor starts its own files afresh.)
 RUN_FILES = ("fixed_noise.npy", "steps.csv", "log.csv", "loss.png", "progress.gif",
-             "report.json", DATA_FILE, monitor.HEALTH_CSV, monitor.HEALTH_JSON,
-             monitor.HEALTH_PNG)
+             "report.json", DATA_FILE)
 RUN_GLOBS = ("samples/epoch_*.png", "tb/**/events.out.tfevents.*")
 
 
@@ -137,8 +137,7 @@ def check_same_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path) -> 
 
 def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool = False,
           strategy=None, progress: bool = True, extra_callbacks=(),
-          cache: bool | str | os.PathLike = "auto", health: bool = True,
-          probes: bool = True) -> DCGAN:
+          cache: bool | str | os.PathLike = "auto", monitor=None) -> DCGAN:
     """Train a DCGAN on `source` (see dcgan_tf.data) into `run_dir`; returns the model.
 
     resume=True continues from the run folder's checkpoint (networks, optimizers, noise RNG,
@@ -146,8 +145,8 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     which must be that data. Without resume an existing checkpoint is an error, never
     overwritten. A fresh run trains on "faces" unless told otherwise, and replaces whatever
     an earlier run without a checkpoint left in the folder. `cache`: see make_dataset.
-    `health=False` turns off the training-health monitor (dcgan_tf.monitor); `probes=False`
-    keeps it to pixels on drawn data too (no probes to train: the CLI's --dry-run).
+    `monitor(source, cfg, run_dir, start_epoch)` builds a callback that watches the run,
+    such as the training-health monitor: monitor=dcgan_tf.health.watch.
     """
     run_dir = Path(run_dir)
     has_ckpt = checkpoint.exists(run_dir)
@@ -167,8 +166,8 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
         print(f"{run_dir}: already trained for {start} epochs (epochs={cfg.epochs}); "
               "nothing to do")
         return load_run(run_dir, strategy)
-    # Before seeding: training the probes (once per cache) seeds on its own.
-    health_cb = _health_monitor(source, cfg, run_dir, start, probes) if health else None
+    # Before seeding: the health monitor's probes (trained once per cache) seed on their own.
+    watcher = monitor(source, cfg, run_dir, start) if monitor is not None else None
     # Seed first: tf.data's shuffle seeds combine with TF's global seed, so building the
     # pipeline before seeding made a run depend on what the process had seeded before.
     keras.utils.set_random_seed(cfg.seed)
@@ -186,7 +185,7 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     callbacks = [
         cb.LearningRates(),  # first: the callbacks below write the rates it adds
         step_log,
-        *([health_cb] if health_cb else []),  # before NaNGuard: it records a divergence
+        *([watcher] if watcher else []),  # before NaNGuard: it records a divergence
         cb.NaNGuard(on_diverge=step_log.write_steps),  # after StepLog: it logs the bad step
         cb.SampleGrid(z_fixed, run_dir, cfg.pixel_range),
         keras.callbacks.TensorBoard(str(run_dir / "tb"), write_graph=False),
@@ -196,23 +195,6 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     gan.fit(batches, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps,
             callbacks=callbacks, verbose=keras_verbose(progress), shuffle=False)
     return gan
-
-
-def _health_monitor(source, cfg: DCGANConfig, run_dir: Path, start: int, probes: bool):
-    """The health monitor for a run: fixed z, real images from the source, its probes."""
-    # Up to 2,048 images read without caching, N_SAMPLES of them picked by a numpy RNG: no
-    # TF random op, so the monitor leaves the run's weights and noise exactly as they were.
-    ds = load_images(source, cfg.resolution, cfg.channels, cache="none").take(2048)
-    pool = np.stack(list(ds.as_numpy_iterator()))
-    rng = np.random.default_rng(cfg.seed + seeds.MONITOR_REAL_OFFSET)
-    real = pool[rng.permutation(len(pool))[:monitor.N_SAMPLES]]
-    # Drawn sets bring their probes: features that know faces and rooms (RGB only).
-    drawn, features = drawn_set(source), None
-    if drawn is not None and cfg.channels == 3 and probes:
-        features = drawn.features(cfg.resolution)
-    z = fixed_noise(cfg, monitor.N_SAMPLES, seed=cfg.seed + seeds.MONITOR_Z_OFFSET)
-    return monitor.HealthMonitor(run_dir, real, z, cfg.pixel_range, features,
-                                 procedural_name(source) or "images", start)
 
 
 def _prepare_folder(run_dir: Path, cfg: DCGANConfig, source, fresh: bool) -> np.ndarray:

@@ -6,7 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from dcgan_tf import checkpoint, monitor, runlog
+from dcgan_tf import checkpoint, runlog
+from dcgan_tf.health import monitor
 from dcgan_tf.config import DCGANConfig, InputError
 from dcgan_tf.groundtruth import scoring
 from dcgan_tf.studies import ablation

@@ -8,8 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from dcgan_tf import cli, monitor
+from dcgan_tf import __main__ as entry
+from dcgan_tf import cli
 from dcgan_tf.config import DCGANConfig
+from dcgan_tf.health import monitor
 
 
 def parse(*argv):
@@ -424,8 +426,8 @@ def test_a_run_records_its_knobs_and_resume_refuses_to_change_them(tmp_path, cap
     run = tmp_path / "knobs"
     tiny = ["--data", "digits", "--out", str(run), "--width", "8", "--batch-size", "128"]
     knobs = ["--d-relu", "--global-pooling", "--lr", "1e-3", "--beta1", "0.9"]
-    assert cli.main(["train", *tiny, "--epochs", "1", *knobs]) == 0
-    # The monitor's verdict closes the run, as health.json has it.
+    assert entry.main(["train", *tiny, "--epochs", "1", *knobs]) == 0
+    # python -m dcgan_tf watches every run: its verdict closes the run, as health.json has it.
     flags = monitor.read_flags(run)
     expected = ", ".join(f"{s} from epoch {e}" for s, e in flags.items()) or "nothing flagged"
     assert f"health monitor: {expected};" in capsys.readouterr().out

@@ -112,7 +112,7 @@ def test_the_lab_scores_the_plain_g_and_other_tables_apply_as_given():
 
 
 def test_the_monitor_watches_the_g_being_trained(tiny_cfg, tmp_path):
-    from dcgan_tf import monitor
+    from dcgan_tf.health import monitor
 
     gan = build_gan(tiny_cfg.replace(g_ema=0.9))
     for w in gan.g_ema.weights:  # an average far from G: a blank image

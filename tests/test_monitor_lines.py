@@ -1,6 +1,6 @@
 """benchmarks/monitor_lines.py replays the monitor's verdicts from a sweep's health.csv."""
 
-from dcgan_tf import monitor
+from dcgan_tf.health import monitor
 from dcgan_tf.runlog import write_rows
 
 HEALTHY = {"swing": 0.5, "loss_std": 0.2, "d_real": 0.7, "d_fake": 0.3, "d_grad_norm": 1.0,

@@ -29,7 +29,8 @@ def test_show_png_keeps_the_pictures_aspect(tmp_path):
 
 
 def test_health_figure_draws_every_signal_with_its_thresholds(tmp_path):
-    from dcgan_tf import monitor, runlog
+    from dcgan_tf import runlog
+    from dcgan_tf.health import figure, monitor
 
     rng = np.random.default_rng(0)
     rows = [{k: float(rng.uniform(0.1, 0.9)) for k in monitor.COLUMNS} for _ in range(3)]
@@ -37,7 +38,7 @@ def test_health_figure_draws_every_signal_with_its_thresholds(tmp_path):
         row.update(epoch=epoch, saturation_real=0.02)
     runlog.write_rows(tmp_path / "health.csv", rows, monitor.COLUMNS)
     t = monitor.thresholds()
-    fig = plots.health_figure(tmp_path / "health.csv", tmp_path / "health.png", t)
+    fig = figure.health_figure(tmp_path / "health.csv", tmp_path / "health.png", t)
     axes = {ax.get_title(): ax for ax in fig.axes}
     assert set(axes) >= {"Gradient norms", "Spread of D's loss within each epoch",
                          "D(x) and D(G(z))", "Saturation"}

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dcgan_tf import metrics
+from dcgan_tf.health import metrics
 from dcgan_tf.groundtruth import probes, procedural
 
 SIZE = 32

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from dcgan_tf import checkpoint, monitor
+from dcgan_tf import checkpoint
+from dcgan_tf.health import monitor
 from dcgan_tf.callbacks import LOGGED, TrainingDiverged
 from dcgan_tf.data import make_dataset
 from dcgan_tf.runlog import read_columns
@@ -47,7 +48,7 @@ def weights(gan):
 
 def test_run_folder_holds_everything(tiny_cfg, digits, tmp_path):
     run = tmp_path / "run"
-    train(tiny_cfg, digits, run, progress=False)
+    train(tiny_cfg, digits, run, progress=False, monitor=monitor.watch)
     for name in ("config.json", "checkpoint.npz", "fixed_noise.npy", "steps.csv", "log.csv",
                  "loss.png", "progress.gif", "samples/epoch_000.png", "samples/epoch_002.png",
                  "health.csv", "health.json", "health.png"):
@@ -85,7 +86,8 @@ def test_both_learning_rates_reach_log_csv_and_tensorboard(tiny_cfg, digits, tmp
     import tensorflow as tf
 
     run = tmp_path / "run"
-    gan = train(tiny_cfg.replace(learning_rate=3e-4), digits, run, progress=False)
+    gan = train(tiny_cfg.replace(learning_rate=3e-4), digits, run, progress=False,
+                monitor=monitor.watch)
     assert gan.optimizer is None  # no phantom optimizer for Keras to report
     log = read_columns(run / "log.csv")
     np.testing.assert_allclose(log["d_lr"], [3e-4, 3e-4], rtol=1e-6)
@@ -109,8 +111,10 @@ def test_both_learning_rates_reach_log_csv_and_tensorboard(tiny_cfg, digits, tmp
 def test_the_health_monitor_leaves_training_unchanged(tiny_cfg, digits, tmp_path):
     """The monitor reads images and renders fixed z, but draws no TF randomness: a run with
     it ends with exactly the weights of a run without it."""
-    watched = train(tiny_cfg, digits, tmp_path / "watched", progress=False)
-    plain = train(tiny_cfg, digits, tmp_path / "plain", progress=False, health=False)
+    watched = train(tiny_cfg, digits, tmp_path / "watched", progress=False,
+                    monitor=monitor.watch)
+    plain = train(tiny_cfg, digits, tmp_path / "plain", progress=False)
+    assert (tmp_path / "watched" / "health.csv").is_file()
     assert not (tmp_path / "plain" / "health.csv").exists()
     for a, b in zip(weights(watched), weights(plain), strict=True):
         np.testing.assert_array_equal(a, b)
@@ -176,5 +180,5 @@ def test_nan_loss_stops_with_a_clear_message(tiny_cfg, digits, tmp_path):
     # An absurd learning rate with no momentum damping blows the weights up within steps.
     cfg = tiny_cfg.replace(learning_rate=1e12, beta_1=0.0, epochs=3)
     with pytest.raises(TrainingDiverged, match="last checkpoint"):
-        train(cfg, digits, tmp_path / "nan", progress=False)
+        train(cfg, digits, tmp_path / "nan", progress=False, monitor=monitor.watch)
     assert "divergence" in monitor.read_flags(tmp_path / "nan")  # recorded before the stop

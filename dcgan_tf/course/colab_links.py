@@ -44,7 +44,7 @@ if "google.colab" in sys.modules:  # Colab: fetch the kit, install it over Colab
     %pip install -q "opencv-python-headless<5"
     sys.path.insert(0, KIT)
 
-import dcgan_tf.groundtruth  # the kit and its drawn data sets, before TensorFlow (README)"""
+import dcgan_tf.groundtruth  # the kit and its drawn sets, before TensorFlow (docs/benchmarks.md)"""
 
 
 def parse_repo(repo: str) -> tuple[str, str]:

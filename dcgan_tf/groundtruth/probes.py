@@ -38,7 +38,7 @@ from dcgan_tf.config import DCGANConfig, InputError, cache_dir
 from dcgan_tf.data import make_dataset
 from dcgan_tf.groundtruth import procedural
 from dcgan_tf.inference import in_batches
-from dcgan_tf.metrics import frechet_distance
+from dcgan_tf.health.metrics import frechet_distance
 
 PROBE_VERSION = 1  # bump when the architecture or the training recipe changes
 TRAIN_SEED = seeds.PROBE_TRAIN  # probe training data

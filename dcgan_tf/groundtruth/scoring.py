@@ -29,7 +29,7 @@ from dcgan_tf import train as train_module  # build_gan looked up per call: test
 from dcgan_tf.fileio import write_json
 from dcgan_tf.groundtruth import probes, procedural
 from dcgan_tf.inference import render
-from dcgan_tf.metrics import frechet_distance
+from dcgan_tf.health.metrics import frechet_distance
 from dcgan_tf.runlog import append_rows, keep_rows, read_rows
 from dcgan_tf.train import fixed_noise, load_run
 

@@ -3,7 +3,7 @@
 `run_ablation` trains every configuration x seed on the same data and budget into
 OUT/<config>/seed<k>/, each with a ScoreLog (dcgan_tf.groundtruth.scoring: per-epoch probe
 FD, attribute rates, training time) beside the health monitor every run has
-(dcgan_tf.monitor). A sweep is resumable: finished runs are skipped, interrupted ones
+(dcgan_tf.health). A sweep is resumable: finished runs are skipped, interrupted ones
 resume, and a run that diverges is recorded as such and the sweep goes on. `collect` joins
 every run's per-epoch files into OUT/results.csv, `summarise` turns them into one row per
 configuration (summary.md), and `fd_curves` / `final_grids` draw them.
@@ -20,7 +20,8 @@ import matplotlib
 import numpy as np
 from PIL import Image
 
-from dcgan_tf import checkpoint, monitor, plots
+from dcgan_tf import checkpoint, plots
+from dcgan_tf.health import monitor
 from dcgan_tf.callbacks import TrainingDiverged
 from dcgan_tf.config import DCGANConfig, InputError
 from dcgan_tf.data import procedural_name
@@ -136,7 +137,7 @@ def _run_one(name, cfg, source, run_dir: Path, data_name, score_n, progress,
     (run_dir / STATUS_FILE).unlink(missing_ok=True)  # the last outcome no longer holds
     status, message = "done", ""
     try:
-        train_or_load(cfg, source, run_dir, progress=progress,
+        train_or_load(cfg, source, run_dir, progress=progress, monitor=monitor.watch,
                       extra_callbacks=[ScoreLog(run_dir, data_name, score_n)] if data_name
                       else [])
     except TrainingDiverged as err:  # its rows so far are kept; the sweep goes on

@@ -296,7 +296,7 @@ def measure(G, probes, *, seed: int = 0, problems: dict | None = None, n: int = 
             pool: int = 20, trials: int = 30, turn_vectors: int = 10, turn_z: int = 200,
             tol: float = 0.02, walks: int = 10, steps: int = 10, reference=None,
             z_dim: int | None = None, prior: str | None = None) -> LatentMeasures:
-    """The whole protocol (see the module docstring); the defaults are the README's run.
+    """The whole protocol (see the module docstring); the defaults are docs/results.md's run.
 
     n random samples are drawn and scored for each sum's pools (one draw per sum) and for
     the turn's pools, and the `pool` most confident kept per concept; `trials` arithmetic

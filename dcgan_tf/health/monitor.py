@@ -12,7 +12,8 @@ redraws RUN/health.png, and says in plain words, once per signal, when one cross
   divergence   a NaN/inf loss, or gradient norms grown far beyond the first epoch's
   saturation   far more of G's outputs at +-1 than the data has pixels at its extremes
 
-The flags, with their first epoch and message, are kept in RUN/health.json.
+The flags, with their first epoch and message, are kept in RUN/health.json. `watch` builds
+the monitor for a run; pass it to train() as `monitor=watch`.
 """
 
 from __future__ import annotations
@@ -23,18 +24,22 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from dcgan_tf import plots
+from dcgan_tf import seeds
 from dcgan_tf.callbacks import StepValues
+from dcgan_tf.config import DCGANConfig
+from dcgan_tf.data import drawn_set, load_images, procedural_name
 from dcgan_tf.fileio import read_json, write_json
+from dcgan_tf.health.figure import health_figure
+from dcgan_tf.health.metrics import diversity, frechet_distance, pixel_features, saturation
 from dcgan_tf.inference import in_batches
-from dcgan_tf.metrics import diversity, frechet_distance, pixel_features, saturation
+from dcgan_tf.prior import sample_z
 from dcgan_tf.runlog import append_rows, keep_rows, read_rows
 
 SIGNALS = ("collapse", "d_wins", "oscillation", "divergence", "saturation")
 COLUMNS = ("epoch", "diversity_pixels", "diversity_probes", "swing", "fd_pixels", "loss_std",
            "d_real", "d_fake", "d_grad_norm", "g_grad_norm", "saturation", "saturation_real")
 N_SAMPLES = 512  # fixed z and real images compared every epoch
-# Thresholds, chosen from measured runs (README, "The stability lab"):
+# Thresholds, chosen from measured runs (docs/results.md, "The stability lab"):
 COLLAPSE_BELOW = 0.5  # diversity ratio, in either space, at two checks in a row
 COLLAPSE_RISING = 1.25  # ... unless it grew by this factor since the last check
 COLLAPSE_SEVERE = 0.25  # below this twice: collapse even while rising
@@ -62,6 +67,31 @@ def read_flags(run_dir) -> dict[str, int]:
     return {f["signal"]: int(f["epoch"]) for f in read_json(path)["flags"]}
 
 
+def summary(run_dir) -> str:
+    """One line on what the monitor flagged in a run, and where its figure is."""
+    seen = ", ".join(f"{s} from epoch {e}" for s, e in read_flags(run_dir).items())
+    return (f"health monitor: {seen or 'nothing flagged'}; signals per epoch: "
+            f"{Path(run_dir) / HEALTH_PNG}")
+
+
+def watch(source, cfg: DCGANConfig, run_dir, start_epoch: int = 0, *,
+          probes: bool = True) -> HealthMonitor:
+    """The health monitor for a run: fixed z, real images from `source`, and for the drawn
+    sets their probes' features (`probes=False` keeps it to pixels: no probes to train)."""
+    # Up to 2,048 images read without caching, N_SAMPLES of them picked by a numpy RNG: no
+    # TF random op, so the monitor leaves the run's weights and noise exactly as they were.
+    ds = load_images(source, cfg.resolution, cfg.channels, cache="none").take(2048)
+    pool = np.stack(list(ds.as_numpy_iterator()))
+    rng = np.random.default_rng(cfg.seed + seeds.MONITOR_REAL_OFFSET)
+    real = pool[rng.permutation(len(pool))[:N_SAMPLES]]
+    drawn, features = drawn_set(source), None
+    if drawn is not None and cfg.channels == 3 and probes:  # the probes know RGB only
+        features = drawn.features(cfg.resolution)
+    z = sample_z(cfg, N_SAMPLES, seed=cfg.seed + seeds.MONITOR_Z_OFFSET)
+    return HealthMonitor(run_dir, real, z, cfg.pixel_range, features,
+                         procedural_name(source) or "images", start_epoch)
+
+
 class HealthMonitor(keras.callbacks.Callback):
     """Computes the health signals after every epoch; see the module docstring.
 
@@ -84,6 +114,9 @@ class HealthMonitor(keras.callbacks.Callback):
     # ---------------------------------------------------------------- set-up and records
     def on_train_begin(self, logs=None):
         self.dir.mkdir(parents=True, exist_ok=True)
+        if self.start_epoch == 0:  # a fresh run: nothing of an earlier attempt stays
+            for name in (HEALTH_CSV, HEALTH_JSON, HEALTH_PNG):
+                (self.dir / name).unlink(missing_ok=True)
         keep_rows(self.dir / HEALTH_CSV, "epoch", self.start_epoch)
         self.history = self._read_history()
         self.flags = [f for f in self._read_json().get("flags", [])
@@ -137,7 +170,11 @@ class HealthMonitor(keras.callbacks.Callback):
                      if k != "epoch" and math.isfinite(v)})
         self.check(row)
         self._write_json()
-        plots.health_figure(self.dir / HEALTH_CSV, self.dir / HEALTH_PNG, thresholds())
+        health_figure(self.dir / HEALTH_CSV, self.dir / HEALTH_PNG, thresholds())
+
+    def on_train_end(self, logs=None):
+        if self.verbose:
+            print(summary(self.dir), flush=True)
 
     def measure(self, epoch: int, logs) -> dict[str, float]:
         """This epoch's row of health.csv (see COLUMNS)."""
