@@ -147,3 +147,15 @@ def test_trained_weights_for_a_seed_are_bit_identical_to_before_the_split(source
         gan = train(cfg, source, run, progress=False)
     weights = gan.generator.weights + gan.discriminator.weights
     assert _digest([np.asarray(w) for w in weights]) == TRAINED[source]
+
+
+def test_every_sub_package_is_installed():
+    """pyproject.toml lists the packages setuptools installs: a sub-package left out works
+    in a checkout and is missing from a `pip install .`."""
+    import tomllib
+
+    listed = tomllib.loads((PACKAGE.parent / "pyproject.toml").read_text())["tool"][
+        "setuptools"]["packages"]
+    found = {".".join(p.parent.relative_to(PACKAGE.parent).parts)
+             for p in PACKAGE.rglob("__init__.py")}
+    assert found <= set(listed), sorted(found - set(listed))
