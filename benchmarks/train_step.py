@@ -2,6 +2,7 @@
 
     python benchmarks/train_step.py              # paper's 64x64 model at batch 128, and small
     python benchmarks/train_step.py --steps 20 --xla
+    python benchmarks/train_step.py --callbacks     # fit() with the run's callbacks vs bare
 
 Model FLOPs per image count the multiply-adds (x2) of every conv, transposed conv and dense
 layer in one training step:
@@ -23,7 +24,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # As dcgan_tf sets it (see dcgan_tf/__init__.py); it must precede TF's import. Compare with
@@ -37,8 +40,9 @@ from tensorflow.python.framework.convert_to_constants import (  # noqa: E402
     convert_variables_to_constants_v2)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from dcgan_tf import devices  # noqa: E402
 from dcgan_tf.config import DCGANConfig  # noqa: E402
-from dcgan_tf.train import build_gan  # noqa: E402
+from dcgan_tf.train import build_gan, fixed_noise, run_callbacks  # noqa: E402
 
 
 def forward_flops(model: keras.Model) -> int:
@@ -99,7 +103,8 @@ def time_step(gan, cfg: DCGANConfig, steps: int, probe, warmup: int = 3):
     """
     x = tf.random.uniform((cfg.batch_size, cfg.resolution, cfg.resolution, cfg.channels),
                           -1, 1)
-    step = tf.function(gan.train_step, jit_compile=cfg.xla)
+    step = tf.function(gan.train_step,
+                       jit_compile=devices.jit_compile(cfg.xla, tf.distribute.get_strategy()))
     for _ in range(warmup):
         step(x)["d_loss"].numpy()
     seconds, matmul = [], []
@@ -169,12 +174,59 @@ def report(name: str, cfg: DCGANConfig, steps: int, probe) -> float:
     return min(share_med, share_best)
 
 
+class EpochTimer(keras.callbacks.Callback):
+    """Seconds of each epoch's steps: listed first, its epoch end runs before the others'
+    epoch-end work (grids, checkpoints), so it times the steps alone."""
+
+    def __init__(self):
+        super().__init__()
+        self.seconds = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
+
+
+def time_fit(cfg: DCGANConfig, steps: int, kit: bool, epochs: int = 3) -> float:
+    """Median ms per step of fit() over uint8 batches after a warm-up epoch: bare, or with
+    the step buffer and every callback of a run (train.run_callbacks)."""
+    keras.utils.set_random_seed(0)
+    gan = build_gan(cfg)
+    shape = (steps * cfg.batch_size, cfg.resolution, cfg.resolution, cfg.channels)
+    x = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    ds = tf.data.Dataset.from_tensor_slices(x).batch(cfg.batch_size).repeat(epochs).prefetch(2)
+    timer = EpochTimer()
+    with tempfile.TemporaryDirectory() as run:
+        callbacks = [timer]
+        if kit:
+            gan.keep_steps(steps)
+            callbacks += run_callbacks(Path(run), cfg, steps, 0, fixed_noise(cfg))
+        gan.fit(ds, epochs=epochs, steps_per_epoch=steps, callbacks=callbacks, verbose=0,
+                shuffle=False)
+    return 1000 * float(np.median(timer.seconds[1:])) / steps
+
+
+def report_callbacks(cfg: DCGANConfig, steps: int) -> None:
+    """The kit's callbacks against a bare fit(), with and without steps_per_execution."""
+    print(f"\nfit() per step, {cfg.resolution}x{cfg.resolution}, width {cfg.width}, batch "
+          f"{cfg.batch_size}, {steps} steps an epoch (median of the later epochs):")
+    for spe in (1, 4):
+        c = cfg.replace(steps_per_execution=spe)
+        bare, kit = time_fit(c, steps, kit=False), time_fit(c, steps, kit=True)
+        print(f"  steps_per_execution {spe}: bare {bare:.1f} ms, with the run's callbacks "
+              f"{kit:.1f} ms ({100 * (kit / bare - 1):+.1f}%)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=12, help="timed steps per configuration")
     ap.add_argument("--xla", action="store_true", help="also time with XLA")
     ap.add_argument("--only", choices=["paper", "small"],
                     help="time one configuration only (default: both)")
+    ap.add_argument("--callbacks", action="store_true",
+                    help="only time fit() with the run's callbacks against a bare fit()")
     ap.add_argument("--parts", action="store_true",
                     help="also time G and D alone (paper model), forward and backward")
     args = ap.parse_args(argv)
@@ -182,6 +234,12 @@ def main(argv=None):
           f"{os.cpu_count()} CPU cores, devices: "
           f"{[d.device_type for d in tf.config.list_physical_devices()]}, "
           f"TF_ENABLE_ONEDNN_OPTS={os.environ['TF_ENABLE_ONEDNN_OPTS']}")
+    if args.callbacks:
+        for name, cfg in (("small", DCGANConfig.profile("small")),
+                          ("paper", DCGANConfig(resolution=64, width=64, batch_size=128))):
+            if args.only in (None, name):
+                report_callbacks(cfg, args.steps if name == "paper" else 5 * args.steps)
+        return
     probe = matmul_probe()
     print(f"float32 matmul 2048x2048: {max(probe(20) for _ in range(3)):.1f} GFLOP/s "
           "(best of 3)")

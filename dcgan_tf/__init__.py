@@ -17,7 +17,8 @@ The core:
   data         one entry point for every data source, yielding batches in [-1, 1]
   inference    a network over many inputs in batches; G(z) as uint8 images
   callbacks    sample grids, loss logs, checkpoints, the NaN guard
-  checkpoint   crash-safe checkpoints of a whole run
+  checkpoint   crash-safe checkpoints of a whole run; the last epochs' G; G as .keras
+  devices      where a run trains: the device line, XLA's "auto", the strategy, CPU warning
   train        train() and sample(): what the command line and the notebooks call
   plots        image grids and the run's figures
   cliargs      what both command lines share: one-line errors, number types, exit codes

@@ -11,9 +11,9 @@ from PIL import Image
 
 from dcgan_tf import checkpoint, plots
 from dcgan_tf.data import to_uint8
+from dcgan_tf.gan import LOGGED
 from dcgan_tf.runlog import append_rows, keep_rows
 
-LOGGED = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_grad_norm", "g_grad_norm")
 RATES = ("d_lr", "g_lr")  # added to each epoch's logs by LearningRates
 
 
@@ -45,30 +45,6 @@ class SampleGrid(keras.callbacks.Callback):
             plots.save_gif(frames, self.dir.parent / "progress.gif")
 
 
-class StepValues:
-    """Recovers each step's own values from the running means Keras reports.
-
-    Keras' epoch metrics are means that reset each epoch; the value of step k is exactly
-    k * mean_k - (k - 1) * mean_(k-1). Call `reset()` at an epoch's start.
-    """
-
-    def __init__(self, keys=LOGGED):
-        self.keys = keys
-        self.reset()
-
-    def reset(self):
-        self.prev = None
-
-    def update(self, batch: int, logs) -> dict[str, float]:
-        """The values of step `batch` (0-based within the epoch) from its logs."""
-        means = {k: float(logs[k]) for k in self.keys if k in (logs or {})}
-        k = batch + 1
-        values = {key: m * k - (self.prev[key] * (k - 1) if self.prev else 0.0)
-                  for key, m in means.items()}
-        self.prev = means
-        return values
-
-
 class LearningRates(keras.callbacks.Callback):
     """Adds both optimizers' current learning rates (d_lr, g_lr) to each epoch's logs.
 
@@ -80,11 +56,25 @@ class LearningRates(keras.callbacks.Callback):
             logs.update(self.model.learning_rates())
 
 
+def epoch_steps(model) -> tuple[dict[str, np.ndarray], int | None]:
+    """The epoch's per-step values (the model's StepBuffer) and the 1-based step at which a
+    loss first became non-finite (None if none): the values stop there, as what came after
+    it is not training."""
+    values = model.step_buffer.read()
+    finite = np.isfinite(values["d_loss"]) & np.isfinite(values["g_loss"])
+    if finite.all():
+        return values, None
+    bad = int(np.flatnonzero(~finite)[0]) + 1
+    return {k: v[:bad] for k, v in values.items()}, bad
+
+
 class StepLog(keras.callbacks.Callback):
     """Appends every step's losses to steps.csv, epoch means to log.csv; redraws loss.png.
 
-    A run resumed at `start_epoch` first drops the rows logged after that epoch's
-    checkpoint, which it is about to train again.
+    The steps come from the model's StepBuffer once per epoch (no host sync per step). A
+    run resumed at `start_epoch` first drops the rows logged after that epoch's checkpoint,
+    which it is about to train again. A diverged epoch keeps its steps up to the bad one
+    and no epoch row.
     """
 
     def __init__(self, run_dir, steps_per_epoch: int, start_epoch: int = 0):
@@ -94,8 +84,6 @@ class StepLog(keras.callbacks.Callback):
         self.figure = Path(run_dir) / "loss.png"
         self.steps_per_epoch = steps_per_epoch
         self.start_epoch = start_epoch
-        self.steps = StepValues()
-        self.rows = []
 
     def on_train_begin(self, logs=None):
         # Left by an interrupt between the log write and the checkpoint, or by a divergence.
@@ -103,49 +91,31 @@ class StepLog(keras.callbacks.Callback):
         keep_rows(self.epoch_path, "epoch", self.start_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-        self.steps.reset()
-        self.rows = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        values = self.steps.update(batch, logs)
-        self.rows.append({"step": self.epoch * self.steps_per_epoch + batch + 1, **values})
-
-    def write_steps(self) -> None:
-        """Append the steps logged since the last write to steps.csv and redraw loss.png."""
-        append_rows(self.path, self.rows, ["step", *LOGGED])
-        self.rows = []
-        plots.loss_figure(self.path, self.figure)
+        self.model.step_buffer.reset()  # first: every reader of the buffer is listed after it
 
     def on_epoch_end(self, epoch, logs=None):
-        self.write_steps()
-        append_rows(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}],
-                    ["epoch", *LOGGED, *RATES])
+        values, bad = epoch_steps(self.model)
+        first = epoch * self.steps_per_epoch + 1
+        rows = [{"step": first + i, **{k: float(v[i]) for k, v in values.items()}}
+                for i in range(len(values["d_loss"]))]
+        append_rows(self.path, rows, ["step", *LOGGED])
+        plots.loss_figure(self.path, self.figure)
+        if bad is None:
+            append_rows(self.epoch_path, [{"epoch": epoch + 1, **(logs or {})}],
+                        ["epoch", *LOGGED, *RATES])
 
 
 class NaNGuard(keras.callbacks.Callback):
-    """Stops at the first non-finite loss with a message saying what to try.
+    """Stops at the end of an epoch in which a loss became NaN or infinite, before its
+    weights are saved, with a message naming the step and saying what to try."""
 
-    `on_diverge` runs first (train() passes StepLog.write_steps, listed before this guard,
-    so steps.csv and loss.png keep the diverged epoch up to the bad step).
-    """
-
-    def __init__(self, on_diverge=None):
-        super().__init__()
-        self.on_diverge = on_diverge
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
+    def on_epoch_end(self, epoch, logs=None):
+        values, step = epoch_steps(self.model)
         for key in ("d_loss", "g_loss"):
-            value = float((logs or {}).get(key, 0.0))
+            value = float(values[key][-1]) if step else 0.0
             if not math.isfinite(value):
-                if self.on_diverge is not None:
-                    self.on_diverge()
                 raise TrainingDiverged(
-                    f"{key} became {value} in epoch {self.epoch + 1}, step {batch + 1}. "
+                    f"{key} became {value} in epoch {epoch + 1}, step {step}. "
                     "Training diverged; the last checkpoint (end of the previous epoch) is "
                     "intact. Try a lower learning rate, the paper's guideline settings, or "
                     "mixed_precision=False."

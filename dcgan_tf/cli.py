@@ -23,10 +23,11 @@ from pathlib import Path
 from dcgan_tf.cliargs import (BAD_INPUT, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, Parser,
                               checked, exit_code_text, positive)
 from dcgan_tf.config import (CACHE_CHOICES, CACHE_MEMORY_BUDGET, KERNEL_SIZES, PRIORS,
-                             PROFILES, RESOLUTIONS, DCGANConfig, InputError, check_beta_1,
-                             check_g_ema, check_learning_rate)
+                             PROFILES, RESOLUTIONS, STRATEGIES, DCGANConfig, InputError,
+                             check_beta_1, check_g_ema, check_learning_rate)
 
 ONE_CHANNEL = ("digits", "mnist")
+XLA_FLAGS = {"auto": "auto", "on": True, "off": False}  # --xla: DCGANConfig.xla
 DRY_RUN_IMAGES, DRY_RUN_BATCH = 128, 16  # --dry-run: 8 steps of the real code path
 # The guideline switches' flags (docs/paper_notes.md §3). Each sets its switch away from
 # the paper's value; it is named from the switch, "--no-" first where the paper has True.
@@ -85,7 +86,15 @@ def _add_model_options(t):
     add("--g-ema", "decay of the moving average of G's weights that samples are drawn from; "
         "0 = plain G, as in the paper", type=checked(check_g_ema), metavar="DECAY")
     add("--mixed-precision", "float16 maths (GPU)", action="store_true")
-    add("--xla", "compile the train step with XLA (GPU)", action="store_true")
+    add("--xla", "compile the train step with XLA; auto: on for a single GPU, off on the "
+        "CPU (slower there) and under several replicas", choices=tuple(XLA_FLAGS))
+    add("--steps-per-execution", "train steps per call into TensorFlow; above 1, a fast GPU "
+        "waits less for Python", type=positive())
+    t.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="default: one device (a GPU if there is one); mirrored: every GPU, "
+                        "one replica each (MirroredStrategy)")
+    t.add_argument("--memory-growth", action="store_true",
+                   help="take GPU memory as needed, not all of it at the start")
 
 
 def _add_guideline_options(t):
@@ -149,6 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--n", type=positive(), default=64, help="number of samples (default 64)")
     s.add_argument("--seed", type=int, default=0,
                    help="seed of the latent vectors (default 0)")
+    s.add_argument("--epoch", type=positive(),
+                   help="the generator after this epoch, one of the last 5 the run kept in "
+                        "RUN/history/ (default: the last)")
     s.add_argument("--out", help="PNG to write (default: RUN/sample_seed<SEED>.png)")
     return p
 
@@ -180,11 +192,12 @@ def _config(args, source):
     knobs = (*DCGANConfig.guideline_switches(), *ADAM_FIELDS)
     overrides = {k: getattr(args, k) for k in
                  ("epochs", "resolution", "width", "batch_size", "kernel_size", "z_prior",
-                  "channels", "seed", "g_ema", *knobs) if getattr(args, k) is not None}
+                  "channels", "seed", "g_ema", "steps_per_execution", *knobs)
+                 if getattr(args, k) is not None}
     if args.mixed_precision:
         overrides["mixed_precision"] = True
-    if args.xla:
-        overrides["xla"] = True
+    if args.xla is not None:
+        overrides["xla"] = XLA_FLAGS[args.xla]
     if args.resume and run_cfg.exists():  # the run's own settings, plus what was changed
         return DCGANConfig.from_json(run_cfg).replace(**overrides)
     name = str(source).removeprefix("tfds:").split(":")[0]
@@ -220,7 +233,7 @@ def _dry_run(args):
 
 
 def _train(args, monitor=None) -> int:
-    from dcgan_tf import checkpoint
+    from dcgan_tf import checkpoint, devices
     from dcgan_tf.data import drawn_set, procedural_name
     from dcgan_tf.train import recorded_source, train
 
@@ -238,10 +251,14 @@ def _train(args, monitor=None) -> int:
     broken = broken_line(cfg)
     if broken:  # so a student sees what this run changes from the paper
         print(broken)
+    if args.memory_growth:
+        devices.memory_growth()
+    strategy = devices.strategy_named(args.strategy)
     start = time.time()
     # The dry run's monitor keeps to pixels: it has no time to train probes.
     watch = functools.partial(monitor, probes=not args.dry_run) if monitor else None
-    train(cfg, source, out, resume=args.resume, cache=args.cache, monitor=watch)
+    train(cfg, source, out, resume=args.resume, strategy=strategy, cache=args.cache,
+          monitor=watch)
     after = checkpoint.saved_epoch(out)
     if after == before:
         print(f"nothing to train: {out} already has {after} epochs (--epochs {cfg.epochs}); "
@@ -262,8 +279,9 @@ def _sample(args) -> int:
     from dcgan_tf import plots
     from dcgan_tf.train import sample
 
-    images = sample(args.run, args.n, args.seed)
-    out = Path(args.out or Path(args.run) / f"sample_seed{args.seed}.png")
+    images = sample(args.run, args.n, args.seed, args.epoch)
+    name = f"sample_seed{args.seed}" + (f"_epoch{args.epoch:03d}" if args.epoch else "")
+    out = Path(args.out or Path(args.run) / f"{name}.png")
     plots.save_png(plots.grid(images), out, scale=2)
     print(f"wrote {out}")
     return 0

@@ -21,6 +21,7 @@ class InputError(ValueError):
 PROFILES = ("small", "full")
 KERNEL_SIZES = (4, 5)
 PRIORS = ("uniform", "normal")  # of z; dcgan_tf.prior draws from them
+STRATEGIES = ("default", "mirrored")  # one device; every GPU (dcgan_tf.devices)
 # The most decoded training images (uint8 bytes) the data pipeline's "auto" cache keeps in
 # RAM; larger sets are cached in a file under cache_dir() (dcgan_tf.data.choose_cache).
 CACHE_CHOICES = ("auto", "memory", "disk", "none")  # see dcgan_tf.data.make_dataset
@@ -65,7 +66,12 @@ class DCGANConfig:
     g_ema: float = 0.0
     seed: int = 0
     mixed_precision: bool = False  # a GPU feature: float16 maths, float32 weights
-    xla: bool = False  # a GPU feature: compile the train step with XLA
+    # Compile the train step with XLA: True, False, or "auto": on for one GPU only
+    # (dcgan_tf.devices.jit_compile).
+    xla: bool | str = "auto"
+    # Train steps per call into TensorFlow (Keras' steps_per_execution): above 1, a fast GPU
+    # waits less for Python to dispatch each step.
+    steps_per_execution: int = 1
 
     def __post_init__(self):
         if self.resolution not in RESOLUTIONS:
@@ -76,12 +82,14 @@ class DCGANConfig:
             raise InputError(f"kernel_size must be one of {KERNEL_SIZES}, got {self.kernel_size}")
         if self.channels not in (1, 3):
             raise InputError(f"channels must be 1 or 3, got {self.channels}")
-        for name in ("width", "z_dim", "batch_size", "epochs"):
+        for name in ("width", "z_dim", "batch_size", "epochs", "steps_per_execution"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
         check_learning_rate(self.learning_rate)
         check_beta_1(self.beta_1)
         check_g_ema(self.g_ema)
+        if self.xla != "auto" and not isinstance(self.xla, bool):
+            raise InputError(f"xla must be 'auto', True or False, got {self.xla!r}")
 
     @property
     def n_up(self) -> int:
@@ -131,7 +139,10 @@ class DCGANConfig:
         if name not in PROFILES:
             raise InputError(f"profile must be one of {PROFILES}, got {name!r}")
         if name == "full":
-            base = dict(resolution=64, width=64, batch_size=128, epochs=5)
+            # Keras hands each call's logs to the callbacks as Python numbers, so the host
+            # waits for the device once per call: 8 steps per call on a GPU wait once.
+            base = dict(resolution=64, width=64, batch_size=128, epochs=5,
+                        steps_per_execution=8)
         else:
             # 32x32 at width 32 costs ~1/25 of the paper's 64x64 model per image: a CPU
             # sees ~100k images in the time the full model needs for 5k. Samples come from

@@ -414,19 +414,25 @@ def to_uint8(images, pixel_range=(-1.0, 1.0)) -> np.ndarray:
 
 def make_dataset(source, cfg: DCGANConfig, *, split: str = "train", start_epoch: int = 0,
                  epochs: int | None = None, with_labels: bool = False,
-                 cache: bool | str | os.PathLike = "auto", shuffle: bool = True):
-    """Batches of cfg.batch_size images in G's output range, for epochs [start_epoch, epochs).
+                 cache: bool | str | os.PathLike = "auto", shuffle: bool = True,
+                 scaled: bool = True):
+    """Batches of cfg.batch_size images in G's output range, for epochs [start_epoch, epochs)
+    (uint8 [0, 255] with scaled=False: DCGAN's train step scales them on the device).
 
     Returns (dataset, steps_per_epoch). `cache` as in load_images: "auto", "memory", "disk",
     "none" or a file path. Epoch e is shuffled with seed (cfg.seed, e), so a run
-    resumed at epoch e sees exactly the batches an uninterrupted run would.
+    resumed at epoch e sees exactly the batches an uninterrupted run would. An epoch is a
+    whole number of cfg.steps_per_execution steps (Keras runs that many per call, across
+    epoch boundaries otherwise): the last few batches of each shuffled epoch are left out.
     """
     images = load_images(source, cfg.resolution, cfg.channels, split=split,
                          with_labels=with_labels, cache=cache)
     n = count(images)
     steps = n // cfg.batch_size
+    steps -= steps % cfg.steps_per_execution
     if steps == 0:
-        raise DataError(f"{source}: {n} images, fewer than one batch of {cfg.batch_size}")
+        raise DataError(f"{source}: {n} images, fewer than one batch of {cfg.batch_size} "
+                        f"per step for {cfg.steps_per_execution} step(s) per execution")
     epochs = start_epoch + 1 if epochs is None else epochs
     buffer = min(n, 20_000)
 
@@ -435,7 +441,7 @@ def make_dataset(source, cfg: DCGANConfig, *, split: str = "train", start_epoch:
         if shuffle:
             ds = ds.shuffle(buffer, seed=cfg.seed * 100_003 + epoch,
                             reshuffle_each_iteration=False)
-        return ds.batch(cfg.batch_size, drop_remainder=True)
+        return ds.batch(cfg.batch_size, drop_remainder=True).take(steps)
 
     def scale(*element):
         if with_labels:
@@ -445,6 +451,7 @@ def make_dataset(source, cfg: DCGANConfig, *, split: str = "train", start_epoch:
     ds = epoch_batches(start_epoch)
     for epoch in range(start_epoch + 1, epochs):
         ds = ds.concatenate(epoch_batches(epoch))
-    ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
+    if scaled:
+        ds = ds.map(scale, num_parallel_calls=tf.data.AUTOTUNE)
     ds = ds.apply(tf.data.experimental.assert_cardinality(steps * (epochs - start_epoch)))
     return ds.prefetch(tf.data.AUTOTUNE), steps

@@ -9,6 +9,9 @@ from dcgan_tf.config import DCGANConfig
 from dcgan_tf.models import build_discriminator, build_generator
 from dcgan_tf.prior import sample_prior
 
+# Each step's values, as the train step logs them (epoch means) and keeps them (per step).
+LOGGED = ("d_loss", "g_loss", "D(x)", "D(G(z))", "d_grad_norm", "g_grad_norm")
+
 
 def _bce_with_logits(labels_value: float, logits):
     """Per-example binary cross-entropy of sigmoid(logits) against a constant label."""
@@ -66,6 +69,59 @@ def _grad_norm(grads, optimizer, scale):
     return tf.where(counted, norm, 0.0), counted
 
 
+def _replicas_agree(grads, optimizer):
+    """The gradients, made non-finite on every replica when any replica's are not finite.
+
+    Keras' LossScaleOptimizer decides whether to skip a step from replica 0's local gradients,
+    before the all-reduce: when only another replica overflowed, the step was applied and
+    its inf reached every replica's weights. Agreeing first makes every replica skip it, and
+    the loss scale fall, as one device would. Only loss-scaled steps over several replicas
+    need this: elsewhere a non-finite gradient is a divergence the NaN guard reports.
+    """
+    ctx = tf.distribute.get_replica_context()
+    if getattr(optimizer, "dynamic_scale", None) is None or ctx is None \
+            or ctx.num_replicas_in_sync == 1:
+        return grads
+    finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+    bad = ctx.all_reduce(tf.distribute.ReduceOp.SUM, 1.0 - tf.cast(finite, tf.float32))
+    poison = tf.where(bad > 0, float("nan"), 1.0)
+    return [g * tf.cast(poison, g.dtype) for g in grads]
+
+
+class StepBuffer:
+    """Each step's LOGGED values for one epoch, kept on the device and read once per epoch.
+
+    Keras turns the logs of every call into Python numbers for its callbacks, which makes
+    the device wait for the host; with steps_per_execution k it calls them once per k steps
+    and the steps in between are never seen. So the train step writes each step's row here
+    and the callbacks read the epoch at its end. Under several replicas each writes its own
+    copy and a read averages them: the global batch's figures, as the epoch means are. A
+    plain holder, not a tracked Keras object.
+    """
+
+    def __init__(self, steps: int):
+        on_read = tf.VariableSynchronization.ON_READ
+        self.steps = steps
+        self.values = tf.Variable(tf.fill((steps, len(LOGGED)), float("nan")),
+                                  trainable=False, synchronization=on_read,
+                                  aggregation=tf.VariableAggregation.MEAN)
+        self.index = tf.Variable(0, trainable=False, synchronization=on_read,
+                                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
+
+    def write(self, row):
+        i = tf.minimum(self.index.assign_add(1) - 1, self.steps - 1)
+        self.values.scatter_nd_update([[i]], [row])
+
+    def read(self):
+        """{name: array over this epoch's steps so far} (one host transfer)."""
+        values = self.values.numpy()[:int(self.index.numpy())]
+        return {name: values[:, k] for k, name in enumerate(LOGGED)}
+
+    def reset(self):
+        self.index.assign(0)
+        self.values.assign(tf.fill(self.values.shape, float("nan")))
+
+
 class DCGAN(keras.Model):
     """Generator + discriminator trained with the paper's alternating updates.
 
@@ -93,6 +149,7 @@ class DCGAN(keras.Model):
         # Gradient norms for the health monitor: an exploding norm announces divergence.
         self.d_grad_tracker = keras.metrics.Mean(name="d_grad_norm")
         self.g_grad_tracker = keras.metrics.Mean(name="g_grad_norm")
+        self.step_buffer = None  # keep_steps() turns on the per-step log
         # Both networks are built functional models; without this, fit() under a strategy
         # would try to build the wrapper by calling it on a batch of images.
         self.built = True
@@ -117,6 +174,12 @@ class DCGAN(keras.Model):
         # Create the Adam slots now, inside the caller's strategy scope: created lazily in
         # the first (distributed, compiled) step they would not be mirrored and fit() fails.
         self.build_optimizers()
+
+    def keep_steps(self, steps: int) -> StepBuffer:
+        """Keep each step's values on the device, `steps` of them per epoch (train() does)."""
+        with self.distribute_strategy.scope():
+            self.step_buffer = StepBuffer(steps)
+        return self.step_buffer
 
     @property
     def metrics(self):
@@ -170,6 +233,9 @@ class DCGAN(keras.Model):
         real = data[0] if isinstance(data, (tuple, list)) else data
         if isinstance(real, dict):  # (image, labels) pairs from labelled sources
             real = real["image"]
+        if real.dtype == tf.uint8:  # batches cross to the device as bytes, scaled here
+            lo, hi = self.cfg.pixel_range
+            real = tf.cast(real, tf.float32) * ((hi - lo) / 255.0) + lo
         local_batch = tf.shape(real)[0]
         z, global_batch = self._replica_noise(local_batch)
         # Losses are summed over the replica's examples and divided by the GLOBAL batch:
@@ -190,14 +256,16 @@ class DCGAN(keras.Model):
                     d_loss = tf.reduce_mean(_bce_with_logits(1.0, real_logits)) + \
                         tf.reduce_mean(_bce_with_logits(0.0, fake_logits))
                     d_scaled = self.d_optimizer.scale_loss(d_loss * scale)
-                d_grads = d_tape.gradient(d_scaled, D.trainable_weights)
+                d_grads = _replicas_agree(d_tape.gradient(d_scaled, D.trainable_weights),
+                                          self.d_optimizer)
                 self.d_optimizer.apply_gradients(zip(d_grads, D.trainable_weights))
             # Non-saturating G loss: maximise log D(G(z)) rather than minimise
             # log(1 - D(G(z))), whose gradient vanishes while D easily rejects the fakes.
             gen_logits = D(fake, training=True)
             g_loss = tf.reduce_mean(_bce_with_logits(1.0, gen_logits))
             g_scaled = self.g_optimizer.scale_loss(g_loss * scale)
-        g_grads = g_tape.gradient(g_scaled, G.trainable_weights)
+        g_grads = _replicas_agree(g_tape.gradient(g_scaled, G.trainable_weights),
+                                  self.g_optimizer)
         self.g_optimizer.apply_gradients(zip(g_grads, G.trainable_weights))
         if self.g_ema is not None:
             self.update_average()
@@ -206,10 +274,15 @@ class DCGAN(keras.Model):
         self.g_loss_tracker.update_state(g_loss)
         self.d_real_tracker.update_state(tf.sigmoid(real_logits))
         self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
+        row = [d_loss, g_loss, tf.reduce_mean(tf.sigmoid(real_logits)),
+               tf.reduce_mean(tf.sigmoid(fake_logits))]
         for tracker, grads, optimizer in ((self.d_grad_tracker, d_grads, self.d_optimizer),
                                           (self.g_grad_tracker, g_grads, self.g_optimizer)):
             norm, counted = _grad_norm(grads, optimizer, scale)
             tracker.update_state(norm, sample_weight=tf.cast(counted, tf.float32))
+            row.append(tf.where(counted, norm, float("nan")))  # nan: an overflow skipped
+        if self.step_buffer is not None:
+            self.step_buffer.write(tf.stack([tf.cast(v, tf.float32) for v in row]))
         return {m.name: m.result() for m in self.metrics}
 
     def build_optimizers(self):

@@ -4,6 +4,8 @@ A run folder holds everything about one run:
   config.json         the DCGANConfig
   data.json           the data source, so a resumed run trains on the same data
   checkpoint.npz      both networks, both optimizers, the noise RNG, the epoch (resumable)
+  history/            the sampling generator of each of the last 5 epochs (sample --epoch)
+  generator.keras     that generator as a plain Keras model (keras.saving.load_model)
   fixed_noise.npy     the z behind every sample grid
   samples/epoch_*.png the fixed-noise grid after each epoch; progress.gif at the end
   log.csv, steps.csv  per-epoch losses and learning rates, per-step losses; loss.png plots them
@@ -23,7 +25,7 @@ import numpy as np
 import tensorflow as tf
 
 from dcgan_tf import callbacks as cb
-from dcgan_tf import checkpoint, plots, seeds
+from dcgan_tf import checkpoint, devices, plots, seeds
 from dcgan_tf.config import DCGANConfig, InputError
 from dcgan_tf.data import make_dataset, to_uint8
 from dcgan_tf.fileio import atomic_write, read_json, write_json
@@ -31,14 +33,16 @@ from dcgan_tf.gan import DCGAN
 from dcgan_tf.prior import sample_z
 
 N_FIXED = 64  # cells in the sample grid
+RESUME_MAY_CHANGE = ("epochs", "xla", "steps_per_execution")
 DEFAULT_SOURCE = "faces"
 DATA_FILE = "data.json"
 ARRAY = "<array>"  # data.json's name for a source passed in memory
 # What a fresh run replaces; anything else in the folder (the user's own files) stays.
 # (The health monitor starts its own files afresh.)
 RUN_FILES = ("fixed_noise.npy", "steps.csv", "log.csv", "loss.png", "progress.gif",
-             "report.json", DATA_FILE)
-RUN_GLOBS = ("samples/epoch_*.png", "tb/**/events.out.tfevents.*")
+             "report.json", DATA_FILE, checkpoint.EXPORT)
+RUN_GLOBS = ("samples/epoch_*.png", "tb/**/events.out.tfevents.*",
+             f"{checkpoint.HISTORY}/generator_epoch_*.npz")
 
 
 @contextlib.contextmanager
@@ -60,9 +64,10 @@ def keras_verbose(progress: bool) -> str | int:
 def build_gan(cfg: DCGANConfig, strategy=None) -> DCGAN:
     """A compiled DCGAN, created inside the strategy's scope (the default: one device)."""
     strategy = strategy or tf.distribute.get_strategy()
+    jit = devices.jit_compile(cfg.xla, strategy)  # before building: a refusal costs nothing
     with strategy.scope(), dtype_policy(cfg):
         gan = DCGAN(cfg)
-        gan.compile(jit_compile=cfg.xla)
+        gan.compile(jit_compile=jit, steps_per_execution=cfg.steps_per_execution)
     return gan
 
 
@@ -125,9 +130,10 @@ def _start_clean(run_dir: Path) -> None:
 
 
 def check_same_config(saved: DCGANConfig, given: DCGANConfig, run_dir: Path) -> None:
-    """InputError naming every field (but epochs) in which `given` differs from `saved`."""
-    diff = [f.name for f in dataclasses.fields(saved)
-            if f.name != "epochs" and getattr(saved, f.name) != getattr(given, f.name)]
+    """InputError naming every field in which `given` differs from `saved`, but epochs and
+    how steps are run (xla, steps_per_execution), which may change with the machine."""
+    diff = [f.name for f in dataclasses.fields(saved) if f.name not in RESUME_MAY_CHANGE
+            and getattr(saved, f.name) != getattr(given, f.name)]
     if diff:
         raise InputError(
             f"{run_dir}: cannot resume with a different config; changed: "
@@ -166,35 +172,51 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
         print(f"{run_dir}: already trained for {start} epochs (epochs={cfg.epochs}); "
               "nothing to do")
         return load_run(run_dir, strategy)
+    strategy = strategy or tf.distribute.get_strategy()
+    devices.jit_compile(cfg.xla, strategy)  # a refused combination stops before any work
     # Before seeding: the health monitor's probes (trained once per cache) seed on their own.
     watcher = monitor(source, cfg, run_dir, start) if monitor is not None else None
     # Seed first: tf.data's shuffle seeds combine with TF's global seed, so building the
     # pipeline before seeding made a run depend on what the process had seeded before.
     keras.utils.set_random_seed(cfg.seed)
     # Read the data before touching the run folder: a bad source leaves nothing behind.
+    # uint8 batches: a quarter of float32's bytes cross to the device; the step scales them.
     batches, steps = make_dataset(source, cfg, start_epoch=start, epochs=cfg.epochs,
-                                  cache=cache)
+                                  cache=cache, scaled=False)
     z_fixed = _prepare_folder(run_dir, cfg, source, fresh=start == 0)
+    if progress:
+        print(devices.describe(strategy))
+    slow = devices.cpu_warning(cfg, steps * cfg.batch_size)
+    if slow:
+        print(slow)
     gan = build_gan(cfg, strategy)
+    gan.keep_steps(steps)  # per-step values stay on the device until the epoch ends
     if start > 0:
         checkpoint.restore(gan, run_dir)
     else:  # the grid before any training: the reference point of the GIF
         grid = plots.grid(to_uint8(gan.generate(z_fixed), cfg.pixel_range))
         plots.save_png(grid, run_dir / "samples" / "epoch_000.png", 2)
-    step_log = cb.StepLog(run_dir, steps, start)
-    callbacks = [
+    callbacks = run_callbacks(run_dir, cfg, steps, start, z_fixed, watcher)
+    gan.fit(batches, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps,
+            callbacks=[*callbacks, *extra_callbacks], verbose=keras_verbose(progress),
+            shuffle=False)
+    return gan
+
+
+def run_callbacks(run_dir: Path, cfg: DCGANConfig, steps: int, start: int, z_fixed,
+                  watcher=None) -> list:
+    """The callbacks of a run, in the order they must run. None has a per-step hook: each
+    step's values come from the model's StepBuffer once per epoch, so they stay right with
+    several steps per execution, when Keras reports only every k-th step."""
+    return [
         cb.LearningRates(),  # first: the callbacks below write the rates it adds
-        step_log,
+        cb.StepLog(run_dir, steps, start),  # resets the step buffer: before its readers
         *([watcher] if watcher else []),  # before NaNGuard: it records a divergence
-        cb.NaNGuard(on_diverge=step_log.write_steps),  # after StepLog: it logs the bad step
+        cb.NaNGuard(),  # before anything saves or draws the diverged weights
         cb.SampleGrid(z_fixed, run_dir, cfg.pixel_range),
         keras.callbacks.TensorBoard(str(run_dir / "tb"), write_graph=False),
         cb.EpochCheckpoint(run_dir),
-        *extra_callbacks,
     ]
-    gan.fit(batches, epochs=cfg.epochs, initial_epoch=start, steps_per_epoch=steps,
-            callbacks=callbacks, verbose=keras_verbose(progress), shuffle=False)
-    return gan
 
 
 def _prepare_folder(run_dir: Path, cfg: DCGANConfig, source, fresh: bool) -> np.ndarray:
@@ -233,8 +255,11 @@ def load_run(run_dir, strategy=None) -> DCGAN:
     return gan
 
 
-def sample(run_dir, n: int = 64, seed: int = 0) -> np.ndarray:
-    """n uint8 images from a run's generator, for latent vectors drawn with `seed`."""
+def sample(run_dir, n: int = 64, seed: int = 0, epoch: int | None = None) -> np.ndarray:
+    """n uint8 images from a run's generator (after `epoch`, if history/ kept it; else the
+    last), for latent vectors drawn with `seed`."""
     gan = load_run(run_dir)
+    if epoch is not None:
+        checkpoint.load_generator(gan, run_dir, epoch)
     z = fixed_noise(gan.cfg, n, seed)
     return to_uint8(gan.generate(z), gan.cfg.pixel_range)

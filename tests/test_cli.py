@@ -27,7 +27,7 @@ class FakeTrain:
 
     def __call__(self, cfg, source, run_dir, *, resume=False, cache=True, **kwargs):
         self.calls.append(dict(cfg=cfg, source=source, run_dir=run_dir, resume=resume,
-                               cache=cache))
+                               cache=cache, strategy=kwargs.get("strategy")))
         if self.raises is not None:
             raise self.raises
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -452,3 +452,19 @@ def test_a_run_records_its_knobs_and_resume_refuses_to_change_them(tmp_path, cap
     assert json.loads((run / "config.json").read_text()) == {**recorded, "epochs": 2}
     assert "guidelines broken on purpose: d_relu, global_pooling, learning_rate 0.001, " \
            "beta_1 0.9" in capsys.readouterr().out.splitlines()
+
+
+def test_gpu_options_reach_the_config_and_train(tmp_path, fake_train):
+    import tensorflow as tf
+
+    fake = fake_train(epochs_done=1)
+    out = tmp_path / "gpu"
+    assert cli.main(["train", "--data", "digits", "--out", str(out), "--no-score",
+                     "--xla", "on", "--strategy", "mirrored"]) == 0
+    call, = fake.calls
+    assert call["cfg"].xla is True
+    assert isinstance(call["strategy"], tf.distribute.MirroredStrategy)
+    assert cli.main(["train", "--data", "digits", "--out", str(tmp_path / "b"),
+                     "--no-score"]) == 0
+    assert fake.calls[-1]["cfg"].xla == "auto"  # the profiles' default
+    assert fake.calls[-1]["strategy"] is tf.distribute.get_strategy()

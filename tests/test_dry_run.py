@@ -21,7 +21,9 @@ def test_a_dry_run_trains_one_small_epoch_into_a_run_folder(tmp_path, capsys):
     health, = read_rows(out / "health.csv")
     assert health["diversity_probes"] in ("", "nan")  # no probes were trained for it
     assert not (out / "report.json").exists()  # and nothing was scored
-    assert f"run folder {out}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"run folder {out}" in printed
+    assert "training on the CPU (no GPU found)" in printed  # where it trained
 
 
 def test_a_dry_run_refuses_resume_and_data_it_cannot_shrink(tmp_path, capsys):

@@ -49,7 +49,7 @@ def test_the_average_follows_the_documented_rule_step_by_step(tiny_cfg, tmp_path
 def test_without_g_ema_samples_come_from_g_and_nothing_is_averaged(tiny_cfg):
     gan = build_gan(tiny_cfg)
     assert gan.g_ema is None and gan.sampler is gan.generator
-    assert "g_ema/000" not in checkpoint._variables(gan)
+    assert not any(k.startswith("g_ema/") for k in checkpoint._variables(gan))
 
 
 def test_the_average_starts_as_g_and_does_not_change_training(tiny_cfg, tmp_path):

@@ -17,9 +17,11 @@ import dcgan_tf
 PACKAGE = Path(dcgan_tf.__file__).parent
 # Each layer may import itself and the layers before it, never one after it.
 LAYERS = ("core", "health", "groundtruth", "studies", "course")
-# The core's budget: about 2,500 lines, what a student reads in one sitting. A change that
-# grows it past this line must say why.
-CORE_LINE_BUDGET = 2_600
+# The core's budget: what a student reads in one sitting. The DCGAN itself took 2,582 lines
+# when the layers were drawn; the GPU path (devices, the device-side step log, replicas
+# agreeing on an overflow, checkpoint history and export) brought it to this line. A change
+# that grows it further must say why.
+CORE_LINE_BUDGET = 2_850
 
 
 def _layer(module: str) -> str:

@@ -9,8 +9,9 @@ from sklearn.datasets import load_digits
 
 from dcgan_tf import checkpoint
 from dcgan_tf.health import monitor
-from dcgan_tf.callbacks import LOGGED, TrainingDiverged
+from dcgan_tf.callbacks import TrainingDiverged
 from dcgan_tf.data import make_dataset
+from dcgan_tf.gan import LOGGED
 from dcgan_tf.runlog import read_columns
 from dcgan_tf.train import build_gan, load_run, sample, train
 
@@ -182,3 +183,47 @@ def test_nan_loss_stops_with_a_clear_message(tiny_cfg, digits, tmp_path):
     with pytest.raises(TrainingDiverged, match="last checkpoint"):
         train(cfg, digits, tmp_path / "nan", progress=False, monitor=monitor.watch)
     assert "divergence" in monitor.read_flags(tmp_path / "nan")  # recorded before the stop
+
+
+class StepReports(keras.callbacks.Callback):
+    """Counts the steps Keras reports to callbacks: each report turns the step's logs into
+    Python numbers, a wait for the device."""
+
+    def __init__(self):
+        super().__init__()
+        self.reports = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.reports += 1
+
+
+@pytest.mark.parametrize("per_execution", [1, 4])
+def test_the_host_waits_once_per_execution_and_every_step_is_logged(tiny_cfg, digits,
+                                                                     tmp_path, per_execution):
+    probe = StepReports()
+    cfg = tiny_cfg.replace(steps_per_execution=per_execution)
+    train(cfg, digits, tmp_path / "run", progress=False, monitor=monitor.watch,
+          extra_callbacks=[probe])
+    steps = 2 * (192 // 16)  # 12 steps an epoch, a multiple of 4
+    assert probe.reports == steps // per_execution
+    assert read_columns(tmp_path / "run" / "steps.csv")["step"].tolist() == \
+        list(range(1, steps + 1))
+    assert len(read_columns(tmp_path / "run" / "health.csv")["epoch"]) == 2
+
+
+def test_several_steps_per_execution_train_the_same_run(tiny_cfg, digits, tmp_path):
+    one = train(tiny_cfg, digits, tmp_path / "one", progress=False)
+    three = train(tiny_cfg.replace(steps_per_execution=3), digits, tmp_path / "three",
+                  progress=False)
+    for a, b in zip(weights(one), weights(three), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    steps_one, steps_three = (read_columns(tmp_path / r / "steps.csv") for r in ("one", "three"))
+    for key in LOGGED:
+        np.testing.assert_allclose(steps_three[key], steps_one[key], rtol=1e-4, atol=1e-6)
+
+
+def test_an_epoch_is_a_whole_number_of_executions(tiny_cfg, digits):
+    """Keras runs k steps per call across epoch boundaries: 12 steps an epoch at 5 per call
+    would start epoch 2 three batches early. The epoch keeps the 10 steps of two calls."""
+    _, steps = make_dataset(digits, tiny_cfg.replace(steps_per_execution=5), epochs=2)
+    assert steps == 10

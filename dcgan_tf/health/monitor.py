@@ -25,7 +25,7 @@ import keras
 import numpy as np
 
 from dcgan_tf import seeds
-from dcgan_tf.callbacks import StepValues
+from dcgan_tf.callbacks import epoch_steps
 from dcgan_tf.config import DCGANConfig
 from dcgan_tf.data import drawn_set, load_images, procedural_name
 from dcgan_tf.fileio import read_json, write_json
@@ -109,7 +109,6 @@ class HealthMonitor(keras.callbacks.Callback):
         self.z = np.asarray(z, np.float32)
         self.pixel_range, self.features, self.data_name = pixel_range, features, data_name
         self.start_epoch, self.verbose = start_epoch, verbose
-        self.steps = StepValues(("d_loss", "g_loss"))
 
     # ---------------------------------------------------------------- set-up and records
     def on_train_begin(self, logs=None):
@@ -144,25 +143,17 @@ class HealthMonitor(keras.callbacks.Callback):
         return in_batches(lambda z: np.asarray(self.model.generator(z, training=False)),
                           self.z, 256)
 
-    # ---------------------------------------------------------------------- every step
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-        self.steps.reset()
-        self.d_losses = []
-
-    def on_train_batch_end(self, batch, logs=None):
-        values = self.steps.update(batch, logs)
-        self.d_losses.append(values.get("d_loss", math.nan))
-        bad = {k: v for k, v in values.items() if not math.isfinite(v)}
-        if bad:
-            key, value = next(iter(bad.items()))
-            self._flag("divergence", self.epoch + 1,
-                       f"training diverged in epoch {self.epoch + 1}, step {batch + 1}: "
-                       f"{key} became {value}")
-
     # --------------------------------------------------------------------- every epoch
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        # The epoch's steps, read once from the device (the model's StepBuffer).
+        steps, bad = epoch_steps(self.model)
+        if bad is not None:  # a diverged epoch has nothing healthy left to measure
+            key = "d_loss" if not math.isfinite(steps["d_loss"][-1]) else "g_loss"
+            self._flag("divergence", epoch + 1, f"training diverged in epoch {epoch + 1}, "
+                       f"step {bad}: {key} became {steps[key][-1]}")
+            return
+        self.d_losses = list(steps["d_loss"])
         row = self.measure(epoch + 1, logs)
         self.history.append(row)
         append_rows(self.dir / HEALTH_CSV, [row], COLUMNS)
