@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from dcgan_tf import checkpoint, plots
+from dcgan_tf.config import InputError
 from dcgan_tf.data import to_uint8
 from dcgan_tf.gan import LOGGED
 from dcgan_tf.runlog import append_rows, keep_rows
@@ -56,11 +57,19 @@ class LearningRates(keras.callbacks.Callback):
             logs.update(self.model.learning_rates())
 
 
+def step_buffer(model):
+    """The model's StepBuffer, or an error saying how to get one."""
+    if getattr(model, "step_buffer", None) is None:
+        raise InputError("these callbacks read each step from the model's step buffer: call "
+                         "gan.keep_steps(steps_per_epoch) before fit() (train() does)")
+    return model.step_buffer
+
+
 def epoch_steps(model) -> tuple[dict[str, np.ndarray], int | None]:
     """The epoch's per-step values (the model's StepBuffer) and the 1-based step at which a
     loss first became non-finite (None if none): the values stop there, as what came after
     it is not training."""
-    values = model.step_buffer.read()
+    values = step_buffer(model).read()
     finite = np.isfinite(values["d_loss"]) & np.isfinite(values["g_loss"])
     if finite.all():
         return values, None
@@ -91,7 +100,7 @@ class StepLog(keras.callbacks.Callback):
         keep_rows(self.epoch_path, "epoch", self.start_epoch)
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.model.step_buffer.reset()  # first: every reader of the buffer is listed after it
+        step_buffer(self.model).reset()  # first: every reader of the buffer is listed after it
 
     def on_epoch_end(self, epoch, logs=None):
         values, bad = epoch_steps(self.model)

@@ -421,18 +421,14 @@ def make_dataset(source, cfg: DCGANConfig, *, split: str = "train", start_epoch:
 
     Returns (dataset, steps_per_epoch). `cache` as in load_images: "auto", "memory", "disk",
     "none" or a file path. Epoch e is shuffled with seed (cfg.seed, e), so a run
-    resumed at epoch e sees exactly the batches an uninterrupted run would. An epoch is a
-    whole number of cfg.steps_per_execution steps (Keras runs that many per call, across
-    epoch boundaries otherwise): the last few batches of each shuffled epoch are left out.
+    resumed at epoch e sees exactly the batches an uninterrupted run would.
     """
     images = load_images(source, cfg.resolution, cfg.channels, split=split,
                          with_labels=with_labels, cache=cache)
     n = count(images)
     steps = n // cfg.batch_size
-    steps -= steps % cfg.steps_per_execution
     if steps == 0:
-        raise DataError(f"{source}: {n} images, fewer than one batch of {cfg.batch_size} "
-                        f"per step for {cfg.steps_per_execution} step(s) per execution")
+        raise DataError(f"{source}: {n} images, fewer than one batch of {cfg.batch_size}")
     epochs = start_epoch + 1 if epochs is None else epochs
     buffer = min(n, 20_000)
 
@@ -441,7 +437,7 @@ def make_dataset(source, cfg: DCGANConfig, *, split: str = "train", start_epoch:
         if shuffle:
             ds = ds.shuffle(buffer, seed=cfg.seed * 100_003 + epoch,
                             reshuffle_each_iteration=False)
-        return ds.batch(cfg.batch_size, drop_remainder=True).take(steps)
+        return ds.batch(cfg.batch_size, drop_remainder=True)
 
     def scale(*element):
         if with_labels:

@@ -110,7 +110,9 @@ class StepBuffer:
 
     def write(self, row):
         i = tf.minimum(self.index.assign_add(1) - 1, self.steps - 1)
-        self.values.scatter_nd_update([[i]], [row])
+        # A whole-variable assign: per-replica (on-read) variables refuse scatter updates.
+        self.values.assign(tf.tensor_scatter_nd_update(tf.identity(self.values), [[i]],
+                                                       [row]))
 
     def read(self):
         """{name: array over this epoch's steps so far} (one host transfer)."""
@@ -179,6 +181,7 @@ class DCGAN(keras.Model):
         """Keep each step's values on the device, `steps` of them per epoch (train() does)."""
         with self.distribute_strategy.scope():
             self.step_buffer = StepBuffer(steps)
+        self.train_function = None  # a step traced before writes to no buffer, or the old one
         return self.step_buffer
 
     @property
@@ -193,8 +196,9 @@ class DCGAN(keras.Model):
 
     def learning_rates(self) -> dict[str, float]:
         """The current learning rates of both optimizers, as logged each epoch."""
-        return {"d_lr": float(self.d_optimizer.learning_rate),
-                "g_lr": float(self.g_optimizer.learning_rate)}
+        # .numpy(): float() refuses the mirrored variable of a multi-device strategy.
+        return {"d_lr": float(self.d_optimizer.learning_rate.numpy()),
+                "g_lr": float(self.g_optimizer.learning_rate.numpy())}
 
     def call(self, z, training=False):
         return self.generator(z, training=training)

@@ -61,13 +61,15 @@ def keras_verbose(progress: bool) -> str | int:
     return "auto" if progress else 0
 
 
-def build_gan(cfg: DCGANConfig, strategy=None) -> DCGAN:
-    """A compiled DCGAN, created inside the strategy's scope (the default: one device)."""
+def build_gan(cfg: DCGANConfig, strategy=None, steps_per_epoch: int | None = None) -> DCGAN:
+    """A compiled DCGAN, created inside the strategy's scope (the default: one device);
+    cfg.steps_per_execution fitted to `steps_per_epoch` (devices.steps_per_call)."""
     strategy = strategy or tf.distribute.get_strategy()
     jit = devices.jit_compile(cfg.xla, strategy)  # before building: a refusal costs nothing
+    per_call = devices.steps_per_call(cfg.steps_per_execution, steps_per_epoch, strategy)
     with strategy.scope(), dtype_policy(cfg):
         gan = DCGAN(cfg)
-        gan.compile(jit_compile=jit, steps_per_execution=cfg.steps_per_execution)
+        gan.compile(jit_compile=jit, steps_per_execution=per_call)
     return gan
 
 
@@ -189,7 +191,10 @@ def train(cfg: DCGANConfig, source=None, run_dir="runs/faces", *, resume: bool =
     slow = devices.cpu_warning(cfg, steps * cfg.batch_size)
     if slow:
         print(slow)
-    gan = build_gan(cfg, strategy)
+    gan = build_gan(cfg, strategy, steps)
+    if progress and gan.steps_per_execution != cfg.steps_per_execution:
+        print(f"steps per call: {gan.steps_per_execution} (of {cfg.steps_per_execution} asked "
+              f"for; an epoch has {steps} steps, on {strategy.num_replicas_in_sync} replica(s))")
     gan.keep_steps(steps)  # per-step values stay on the device until the epoch ends
     if start > 0:
         checkpoint.restore(gan, run_dir)

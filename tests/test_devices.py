@@ -52,6 +52,14 @@ def test_a_64x64_run_without_a_gpu_warns_with_the_time_of_an_epoch():
     assert devices.cpu_warning(DCGANConfig.profile("small"), n) is None  # 32x32: minutes
 
 
+def test_steps_per_call_divide_the_epoch():
+    assert devices.steps_per_call(8, 1582, ONE_DEVICE) == 7  # CelebA at batch 128
+    assert devices.steps_per_call(8, 14, ONE_DEVICE) == 7  # digits at batch 128
+    assert devices.steps_per_call(8, 1583, ONE_DEVICE) == 1  # a prime
+    assert devices.steps_per_call(8, 3, ONE_DEVICE) == 3
+    assert devices.steps_per_call(4, None, ONE_DEVICE) == 4  # no epoch to fit
+
+
 def test_strategies_by_name():
     assert devices.strategy_named("default") is ONE_DEVICE
     mirrored = devices.strategy_named("mirrored")

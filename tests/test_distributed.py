@@ -76,6 +76,34 @@ def test_no_first_step_of_ordinary_data_breaks_a_weight(run_script):
         assert step["d_steps"] + (step["d_scale"] < 2.0 ** 15) == 1, seed  # applied or skipped
 
 
+TRAIN = TWO_CPUS + textwrap.dedent("""
+    import dcgan_tf.groundtruth
+    from dcgan_tf import checkpoint
+    from dcgan_tf.health import watch
+    from dcgan_tf.runlog import read_rows
+    from dcgan_tf.train import train
+    cfg = DCGANConfig(resolution=32, width=8, batch_size=16, epochs=2, steps_per_execution=4,
+                      mixed_precision=True)
+    gan = train(cfg, "faces:192", sys.argv[1], strategy=strategy, monitor=watch)
+    print("RESULT", json.dumps({
+        "per_call": gan.steps_per_execution, "epoch": checkpoint.saved_epoch(sys.argv[1]),
+        "steps": [int(r["step"]) for r in read_rows(sys.argv[1] + "/steps.csv")],
+        "epochs_logged": len(read_rows(sys.argv[1] + "/log.csv")),
+        "health_rows": len(read_rows(sys.argv[1] + "/health.csv"))}))
+""")
+
+
+def test_a_whole_run_trains_under_mirrored_strategy(run_script, tmp_path):
+    """train() on two replicas, mixed precision and the monitor: every step logged through
+    the per-replica step buffer, one step per call (more fail under several replicas)."""
+    out = run_script(TRAIN, tmp_path / "run")
+    result = _result(out)
+    assert result["per_call"] == 1 and "steps per call: 1 (of 4 asked for" in out
+    assert result["epoch"] == 2 and result["steps"] == list(range(1, 25))
+    assert result["epochs_logged"] == 2 and result["health_rows"] == 2
+    assert (tmp_path / "run" / "generator.keras").is_file()
+
+
 XLA = TWO_CPUS + textwrap.dedent("""
     from dcgan_tf.config import InputError
     try:

@@ -211,19 +211,32 @@ def test_the_host_waits_once_per_execution_and_every_step_is_logged(tiny_cfg, di
     assert len(read_columns(tmp_path / "run" / "health.csv")["epoch"]) == 2
 
 
-def test_several_steps_per_execution_train_the_same_run(tiny_cfg, digits, tmp_path):
+def test_several_steps_per_execution_train_the_same_run(tiny_cfg, digits, tmp_path, capsys):
+    """Keras runs whole calls, across epoch boundaries otherwise: 5 steps per call over 12
+    steps an epoch would start epoch 2 three batches early. The run uses 4, which divide
+    12, and trains, logs and uses every batch as one step per call does."""
     one = train(tiny_cfg, digits, tmp_path / "one", progress=False)
-    three = train(tiny_cfg.replace(steps_per_execution=3), digits, tmp_path / "three",
-                  progress=False)
-    for a, b in zip(weights(one), weights(three), strict=True):
+    five = train(tiny_cfg.replace(steps_per_execution=5), digits, tmp_path / "five")
+    assert five.steps_per_execution == 4
+    assert "steps per call: 4 (of 5 asked for; an epoch has 12 steps" in capsys.readouterr().out
+    for a, b in zip(weights(one), weights(five), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    steps_one, steps_three = (read_columns(tmp_path / r / "steps.csv") for r in ("one", "three"))
+    steps_one, steps_five = (read_columns(tmp_path / r / "steps.csv") for r in ("one", "five"))
+    assert steps_five["step"].tolist() == list(range(1, 25))
     for key in LOGGED:
-        np.testing.assert_allclose(steps_three[key], steps_one[key], rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(steps_five[key], steps_one[key], rtol=1e-4, atol=1e-6)
 
 
-def test_an_epoch_is_a_whole_number_of_executions(tiny_cfg, digits):
-    """Keras runs k steps per call across epoch boundaries: 12 steps an epoch at 5 per call
-    would start epoch 2 three batches early. The epoch keeps the 10 steps of two calls."""
-    _, steps = make_dataset(digits, tiny_cfg.replace(steps_per_execution=5), epochs=2)
-    assert steps == 10
+def test_the_step_log_says_how_to_get_a_step_buffer(tiny_cfg, digits, tmp_path):
+    from dcgan_tf.callbacks import StepLog
+    from dcgan_tf.config import InputError
+
+    gan = build_gan(tiny_cfg)  # not through train(): no step buffer
+    batches, steps = make_dataset(digits, tiny_cfg, epochs=1)
+    with pytest.raises(InputError, match=r"gan.keep_steps\(steps_per_epoch\)"):
+        gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0,
+                callbacks=[StepLog(tmp_path, steps)])
+    gan.keep_steps(steps)  # after a fit: the step is traced again, writing to this buffer
+    gan.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0,
+            callbacks=[StepLog(tmp_path, steps)])
+    assert len(read_columns(tmp_path / "steps.csv")["step"]) == steps
