@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import keras
@@ -65,25 +64,26 @@ def step_buffer(model):
     return model.step_buffer
 
 
-def epoch_steps(model) -> tuple[dict[str, np.ndarray], int | None]:
-    """The epoch's per-step values (the model's StepBuffer) and the 1-based step at which a
-    loss first became non-finite (None if none): the values stop there, as what came after
-    it is not training."""
+def epoch_steps(model) -> tuple[dict[str, np.ndarray], tuple[int, str, float] | None]:
+    """The epoch's per-step values (the model's StepBuffer) and, if a loss became
+    non-finite, (1-based step, loss name, value) at the first such step (else None): the
+    values stop there, as what came after it is not training."""
     values = step_buffer(model).read()
     finite = np.isfinite(values["d_loss"]) & np.isfinite(values["g_loss"])
     if finite.all():
         return values, None
-    bad = int(np.flatnonzero(~finite)[0]) + 1
-    return {k: v[:bad] for k, v in values.items()}, bad
+    step = int(np.flatnonzero(~finite)[0]) + 1
+    key = "d_loss" if not np.isfinite(values["d_loss"][step - 1]) else "g_loss"
+    return {k: v[:step] for k, v in values.items()}, (step, key, float(values[key][step - 1]))
 
 
 class StepLog(keras.callbacks.Callback):
     """Appends every step's losses to steps.csv, epoch means to log.csv; redraws loss.png.
 
-    The steps come from the model's StepBuffer once per epoch (no host sync per step). A
-    run resumed at `start_epoch` first drops the rows logged after that epoch's checkpoint,
-    which it is about to train again. A diverged epoch keeps its steps up to the bad one
-    and no epoch row.
+    The steps come from the model's StepBuffer once per epoch, so every step is logged
+    whatever the steps per call. A run resumed at `start_epoch` first drops the rows
+    logged after that epoch's checkpoint, which it is about to train again. A diverged
+    epoch keeps its steps up to the bad one and no epoch row.
     """
 
     def __init__(self, run_dir, steps_per_epoch: int, start_epoch: int = 0):
@@ -119,16 +119,15 @@ class NaNGuard(keras.callbacks.Callback):
     weights are saved, with a message naming the step and saying what to try."""
 
     def on_epoch_end(self, epoch, logs=None):
-        values, step = epoch_steps(self.model)
-        for key in ("d_loss", "g_loss"):
-            value = float(values[key][-1]) if step else 0.0
-            if not math.isfinite(value):
-                raise TrainingDiverged(
-                    f"{key} became {value} in epoch {epoch + 1}, step {step}. "
-                    "Training diverged; the last checkpoint (end of the previous epoch) is "
-                    "intact. Try a lower learning rate, the paper's guideline settings, or "
-                    "mixed_precision=False."
-                )
+        _, bad = epoch_steps(self.model)
+        if bad is not None:
+            step, key, value = bad
+            raise TrainingDiverged(
+                f"{key} became {value} in epoch {epoch + 1}, step {step}. "
+                "Training diverged; the last checkpoint (end of the previous epoch) is "
+                "intact. Try a lower learning rate, the paper's guideline settings, or "
+                "mixed_precision=False."
+            )
 
 
 class EpochCheckpoint(keras.callbacks.Callback):

@@ -60,8 +60,10 @@ def steps_per_call(wanted: int, steps: int | None, strategy) -> int:
     """Steps per call: the most, up to `wanted`, that divide an epoch's `steps` (Keras runs
     whole calls, across epoch boundaries otherwise); 1 under several replicas, where Keras
     3.15 fails with more ("You must feed a value for placeholder tensor")."""
-    if strategy.num_replicas_in_sync > 1 or steps is None:
-        return 1 if strategy.num_replicas_in_sync > 1 else wanted
+    if strategy.num_replicas_in_sync > 1:
+        return 1
+    if steps is None:
+        return wanted
     return max(k for k in range(1, min(wanted, steps) + 1) if steps % k == 0)
 
 

@@ -6,6 +6,7 @@ import keras
 import tensorflow as tf
 
 from dcgan_tf.config import DCGANConfig
+from dcgan_tf.data import to_model_range
 from dcgan_tf.models import build_discriminator, build_generator
 from dcgan_tf.prior import sample_prior
 
@@ -238,8 +239,7 @@ class DCGAN(keras.Model):
         if isinstance(real, dict):  # (image, labels) pairs from labelled sources
             real = real["image"]
         if real.dtype == tf.uint8:  # batches cross to the device as bytes, scaled here
-            lo, hi = self.cfg.pixel_range
-            real = tf.cast(real, tf.float32) * ((hi - lo) / 255.0) + lo
+            real = to_model_range(real, self.cfg.pixel_range)
         local_batch = tf.shape(real)[0]
         z, global_batch = self._replica_noise(local_batch)
         # Losses are summed over the replica's examples and divided by the GLOBAL batch:
@@ -276,10 +276,10 @@ class DCGAN(keras.Model):
 
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
-        self.d_real_tracker.update_state(tf.sigmoid(real_logits))
-        self.d_fake_tracker.update_state(tf.sigmoid(fake_logits))
-        row = [d_loss, g_loss, tf.reduce_mean(tf.sigmoid(real_logits)),
-               tf.reduce_mean(tf.sigmoid(fake_logits))]
+        p_real, p_fake = tf.sigmoid(real_logits), tf.sigmoid(fake_logits)
+        self.d_real_tracker.update_state(p_real)
+        self.d_fake_tracker.update_state(p_fake)
+        row = [d_loss, g_loss, tf.reduce_mean(p_real), tf.reduce_mean(p_fake)]
         for tracker, grads, optimizer in ((self.d_grad_tracker, d_grads, self.d_optimizer),
                                           (self.g_grad_tracker, g_grads, self.g_optimizer)):
             norm, counted = _grad_norm(grads, optimizer, scale)

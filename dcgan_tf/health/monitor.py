@@ -149,9 +149,9 @@ class HealthMonitor(keras.callbacks.Callback):
         # The epoch's steps, read once from the device (the model's StepBuffer).
         steps, bad = epoch_steps(self.model)
         if bad is not None:  # a diverged epoch has nothing healthy left to measure
-            key = "d_loss" if not math.isfinite(steps["d_loss"][-1]) else "g_loss"
+            step, key, value = bad
             self._flag("divergence", epoch + 1, f"training diverged in epoch {epoch + 1}, "
-                       f"step {bad}: {key} became {steps[key][-1]}")
+                       f"step {step}: {key} became {value}")
             return
         self.d_losses = list(steps["d_loss"])
         row = self.measure(epoch + 1, logs)
